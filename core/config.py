@@ -7,6 +7,8 @@ Environment variables ``MEMDECK__SECTION__KEY`` override the file for one proces
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -58,6 +60,8 @@ class Setting:
                 if isinstance(raw, bool):
                     raise ValueError
                 value = float(str(raw))
+                if not math.isfinite(value):
+                    raise ValueError
             else:
                 if not isinstance(raw, str):
                     raise ValueError
@@ -152,12 +156,20 @@ class Config:
                     if setting is None:
                         raise ConfigError(f"{path}: unknown setting {key!r}",
                                           hint="`memdeck config show` lists the known settings")
-                    values[key] = setting.parse(value)
+                    try:
+                        values[key] = setting.parse(value)
+                    except ConfigError as exc:
+                        raise ConfigError(f"{path}: {exc.message}", exc.hint or
+                                          "fix the value with `memdeck config set`") from None
         overrides: dict[str, Value] = {}
         for setting in SETTINGS:
             env = os.environ.get(_env_name(setting.key))
             if env is not None:
-                overrides[setting.key] = setting.parse(env)
+                try:
+                    overrides[setting.key] = setting.parse(env)
+                except ConfigError as exc:
+                    raise ConfigError(f"${_env_name(setting.key)}: {exc.message}",
+                                      "fix or unset the environment variable") from None
         return cls(path, values, overrides)
 
     def get(self, key: str) -> Any:
@@ -189,6 +201,7 @@ class Config:
         setting = BY_KEY.get(key)
         if setting is None:
             close = [k for k in BY_KEY if k.split(".")[-1] == key.split(".")[-1]]
+            close = close or difflib.get_close_matches(key, list(BY_KEY), n=1, cutoff=0.6)
             raise ConfigError(f"unknown setting {key!r}",
                               hint=f"did you mean {close[0]}?" if close else "`memdeck config show` lists them")
         old = self.get(key)
@@ -199,6 +212,12 @@ class Config:
         for k, v in sorted(values.items()):
             section, name = k.split(".", 1)
             nested.setdefault(section, {})[name] = v
-        atomic_write_bytes(self.path, tomli_w.dumps(nested).encode("utf-8"))
+        try:
+            atomic_write_bytes(self.path, tomli_w.dumps(nested).encode("utf-8"))
+        except OSError as exc:
+            from core.errors import StorageError
+
+            raise StorageError(f"cannot write {self.path}: {exc.strerror}; the old config is unchanged",
+                               hint="check free disk space and permissions") from exc
         self._file_values = values
         return old, new

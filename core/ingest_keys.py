@@ -15,15 +15,23 @@ _BAD = re.compile(r"[^A-Za-z0-9._:/@+\-]")
 _MAX_BASE = 200
 
 
-def key_base_for(path: Path, base: Path) -> str:
+def relative_path(path: Path, base: Path) -> str:
+    """The path as the user knows it (relative to the ingest base when inside it): the provenance."""
     resolved = path.resolve()
     try:
-        rel = resolved.relative_to(base)
-        text = rel.as_posix()
+        return resolved.relative_to(base).as_posix()
     except ValueError:
-        text = resolved.as_posix().lstrip("/")
-    text = _BAD.sub("_", text).lstrip("._:/@+-") or "file"
+        return resolved.as_posix()
+
+
+def key_base_for(path: Path, base: Path) -> str:
+    """A valid, stable key prefix; distinct paths never share one (a changed or shortened name gets a
+    hash of the original path appended, so 'a b.txt' and 'a_b.txt' stay apart)."""
+    original = relative_path(path, base).lstrip("/")
+    text = _BAD.sub("_", original).lstrip("._:/@+-") or "file"
+    digest = hashlib.sha256(original.encode("utf-8")).hexdigest()[:8]
     if len(text) > _MAX_BASE:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-        text = f"{text[: _MAX_BASE - 11]}~{digest}"
+        text = f"{text[: _MAX_BASE - 9]}-{digest}"
+    elif text != original:
+        text = f"{text}-{digest}"
     return text

@@ -366,12 +366,16 @@ class Memdeck:
                      "valid_from": r.valid_from, "change_seq": r.change_seq, "actor": r.actor} for r in rows]
 
     def list_items(self, collection: str | None = None, *, status: str | None = None, after_key: str = "",
-                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """One page of items ordered by key (keyset paging with ``after_key`` stays fast on huge tables)."""
+                   after_collection: str | None = None, limit: int = 100, offset: int = 0
+                   ) -> list[dict[str, Any]]:
+        """One page ordered by (collection, key). Keyset paging (``after_collection``/``after_key`` = the
+        last row of the previous page) stays fast on huge tables, unlike large offsets."""
         if collection is not None:
             store.validate_collection(collection)
         if status is not None and status not in store.STATUSES:
             raise InvalidInput(f"unknown status {status!r}")
+        if not 1 <= limit <= 100_000 or offset < 0:
+            raise InvalidInput(f"limit must be 1-100000 and offset >= 0 (got {limit}, {offset})")
         where, args = [], []
         if collection is not None:
             where.append("collection = ?")
@@ -379,7 +383,10 @@ class Memdeck:
         if status is not None:
             where.append("status = ?")
             args.append(status)
-        if after_key:
+        if after_key and after_collection is not None:
+            where.append("(collection, key) > (?, ?)")
+            args.extend([after_collection, after_key])
+        elif after_key:
             where.append("key > ?")
             args.append(after_key)
         sql = ("SELECT id, collection, key, substr(content, 1, 200), status, version, updated_at, source"
@@ -415,7 +422,8 @@ class Memdeck:
         for s in statuses:
             if s not in store.STATUSES:
                 raise InvalidInput(f"unknown status {s!r}")
-        k = k or self.config.get("search.top_k")
+        if k is None:
+            k = self.config.get("search.top_k")
         if k < 1 or k > 1000:
             raise InvalidInput(f"k must be between 1 and 1000, got {k}")
         weights = SearchWeights(self.config.get("search.vector_weight"), self.config.get("search.keyword_weight"),
@@ -450,7 +458,7 @@ class Memdeck:
                base: Path | None = None) -> IngestReport:
         """Ingest files: one transaction per file (its chunks in, its vanished chunks out)."""
         from core.ingest_parsers import SUPPORTED_SUFFIXES, IngestFileError, parse_file
-        from core.ingest_keys import key_base_for
+        from core.ingest_keys import key_base_for, relative_path
 
         store.validate_collection(collection)
         base = (base or Path.cwd()).resolve()
@@ -471,7 +479,7 @@ class Memdeck:
         max_chars = self.config.get("content.max_chars")
         for path in files:
             key_base = key_base_for(path, base)
-            source = f"file:{key_base}"
+            source = f"file:{relative_path(path, base)}"[:512]
             try:
                 chunks = parse_file(path, key_base, chunk_chars=chunk_chars, max_bytes=max_bytes)
                 items = [NewItem.build(collection, ch.key, ch.content, dict(ch.metadata), source, max_chars)
@@ -527,6 +535,8 @@ class Memdeck:
             audit.append(conn, self.actor, [audit.AuditRecord(
                 "sync.repair", "index", {"found": report.counts(), "removed": removed,
                                          "added": len(wanted), "reembedded": reembedded})])
+        # A repair is an index change worth keeping even in a short-lived CLI or cron process.
+        self.checkpoint()
         after = self.sync_check()
         result.update(fixed={"removed": removed, "added": len(wanted), "reembedded": reembedded},
                       after=after.counts())
