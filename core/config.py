@@ -53,7 +53,7 @@ class Setting:
                 else:
                     raise ValueError
             elif kind is int:
-                if isinstance(raw, bool) or isinstance(raw, float):
+                if isinstance(raw, (bool, float)):
                     raise ValueError
                 value = int(str(raw), 10)
             elif kind is float:

@@ -164,7 +164,8 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     counts = np.clip(m.sum(axis=1), 1e-9, None)
     pooled = summed / counts
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 class _OnnxBackend:

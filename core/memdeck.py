@@ -25,8 +25,7 @@ from core.embed import Embedder, EmbedderProtocol
 from core.errors import IndexError_, InvalidInput, MemdeckError, ModelUnavailable, NotEmpty, NotFound
 from core.events import EventBus
 from core.paths import DataLayout, resolve_data_dir, resource_dir
-from core.search import (SearchFilters, SearchResult, SearchWeights, fuse, keyword_candidates,
-                         vector_candidates)
+from core.search import SearchFilters, SearchResult, SearchWeights, fuse, keyword_candidates, vector_candidates
 from core.store import EmbeddingRace, NewItem, PutOutcome
 from core.sync import DriftReport, audit_drift
 from core.vectors import IndexParams, VectorIndex, clean_stray_files
@@ -442,7 +441,8 @@ class Memdeck:
         self.sync_index()
         t1 = time.perf_counter()
         with self.db.read() as conn:
-            vec_hits = vector_candidates(conn, self.index, qvec, weights.candidates, filters) if qvec is not None else []
+            vec_hits = (vector_candidates(conn, self.index, qvec, weights.candidates, filters)
+                        if qvec is not None else [])
             t2 = time.perf_counter()
             kw_hits = keyword_candidates(conn, query, weights.candidates, filters) if weights.keyword > 0 else []
         t3 = time.perf_counter()
@@ -457,8 +457,8 @@ class Memdeck:
     def ingest(self, paths: Sequence[str | Path], collection: str = "docs", recursive: bool = True,
                base: Path | None = None) -> IngestReport:
         """Ingest files: one transaction per file (its chunks in, its vanished chunks out)."""
-        from core.ingest_parsers import SUPPORTED_SUFFIXES, IngestFileError, parse_file
         from core.ingest_keys import key_base_for, relative_path
+        from core.ingest_parsers import SUPPORTED_SUFFIXES, IngestFileError, parse_file
 
         store.validate_collection(collection)
         base = (base or Path.cwd()).resolve()

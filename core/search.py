@@ -50,7 +50,8 @@ class SearchFilters:
     until: float | None = None
 
     def sql(self, alias: str = "i") -> tuple[str, list[Any]]:
-        parts, args = [], []
+        parts: list[str] = []
+        args: list[Any] = []
         parts.append(f"{alias}.status IN ({','.join('?' * len(self.statuses))})")
         args.extend(self.statuses)
         if self.collections:

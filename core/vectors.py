@@ -123,6 +123,7 @@ class VectorIndex:
                 return []
             q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
             ef = max(self.params.ef_search, k)
+            counted = False
             while True:
                 try:
                     if ef != self.params.ef_search:
@@ -134,8 +135,14 @@ class VectorIndex:
                     # than k (deletions, filters). Widen the search, then shrink k.
                     if ef < 4 * max(k, self.params.ef_search) and ef < len(self._hash):
                         ef *= 2
+                    elif filter_fn is not None and not counted:
+                        # Fewer labels pass the filter than k: ask for exactly as many as exist.
+                        counted = True
+                        k = min(k, sum(1 for label in self._hash if filter_fn(label)))
+                        if k == 0:
+                            return []
                     elif k > 1:
-                        k //= 2
+                        k -= 1
                     else:
                         return []
                 finally:
@@ -230,14 +237,13 @@ class VectorIndex:
         import hnswlib
 
         with _dir_lock(index_dir, exclusive=False):
-            pointer = index_dir / "CURRENT"
-            if not pointer.exists():
-                raise IndexError_("no index checkpoint yet")
-            gen = index_dir / pointer.read_text(encoding="utf-8").strip()
+            gen = index_dir / _read_current(index_dir)
             try:
                 meta: dict[str, Any] = json.loads((gen / "meta.json").read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise IndexError_(f"index checkpoint {gen.name} has no readable meta.json ({exc})") from exc
+            if not isinstance(meta, dict):
+                raise IndexError_(f"index checkpoint {gen.name} has a meta.json that is not an object")
             problems = []
             if meta.get("format") != FORMAT:
                 problems.append(f"format {meta.get('format')} != {FORMAT}")
@@ -261,28 +267,43 @@ class VectorIndex:
             self.lock = RWLock()
             self._index = hnswlib.Index(space=SPACE, dim=params.dim)
             try:
-                self._index.load_index(str(gen / "hnsw.bin"), max_elements=int(meta["capacity"]))
+                capacity, element_count = int(meta["capacity"]), int(meta["element_count"])
+                live_count, watermark = int(meta["live_count"]), int(meta["watermark"])
+                self._index.load_index(str(gen / "hnsw.bin"), max_elements=capacity)
                 with np.load(gen / "labels.npz") as npz:
                     labels, hashes, tombs = npz["labels"], npz["hashes"], npz["tombstones"]
             except Exception as exc:
                 raise IndexError_(f"index checkpoint {gen.name} unreadable: {exc}") from exc
         self._configure()
-        if int(self._index.get_current_count()) != int(meta["element_count"]) or len(labels) != int(
-                meta["live_count"]):
+        if int(self._index.get_current_count()) != element_count or len(labels) != live_count:
             raise IndexError_(f"index checkpoint {gen.name} counts disagree with its meta.json")
         self._hash = {int(lbl): h.decode() for lbl, h in zip(labels.tolist(), hashes, strict=True)}
         self._tombstones = {int(t) for t in tombs.tolist()}
-        self.watermark = int(meta["watermark"])
+        self.watermark = watermark
         self.dirty_changes = 0
         self.last_checkpoint_at = time.time()
         return self
 
     def file_size(self, index_dir: Path) -> int:
-        pointer = index_dir / "CURRENT"
-        if not pointer.exists():
+        try:
+            gen = index_dir / _read_current(index_dir)
+        except IndexError_:
             return 0
-        gen = index_dir / pointer.read_text(encoding="utf-8").strip()
         return sum(p.stat().st_size for p in gen.glob("*") if p.is_file())
+
+
+def _read_current(index_dir: Path) -> str:
+    """The generation named by CURRENT, or ``IndexError_`` if it is absent, unreadable or malformed."""
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        raise IndexError_("no index checkpoint yet")
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexError_(f"index/CURRENT is unreadable ({exc})") from exc
+    if not name.startswith("ckpt-") or "/" in name or name in {".", ".."}:
+        raise IndexError_(f"index/CURRENT names {name[:40]!r}, not a checkpoint generation")
+    return name
 
 
 def clean_stray_files(index_dir: Path) -> list[str]:
@@ -291,8 +312,10 @@ def clean_stray_files(index_dir: Path) -> list[str]:
     if not index_dir.exists():
         return removed
     with _dir_lock(index_dir, exclusive=True):
-        pointer = index_dir / "CURRENT"
-        current = pointer.read_text(encoding="utf-8").strip() if pointer.exists() else None
+        try:
+            current: str | None = _read_current(index_dir)
+        except IndexError_:
+            current = None  # unreadable or absent: every generation is unreachable and the open path rebuilds
         for path in index_dir.iterdir():
             stray_tmp = path.name.startswith(".tmp-") or path.name.startswith(".CURRENT.tmp")
             stale_gen = path.name.startswith("ckpt-") and path.name != current

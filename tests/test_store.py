@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from helpers import WordHashEmbedder
@@ -178,7 +180,7 @@ def test_change_sequence_is_monotonic_and_every_write_audited(md: Memdeck) -> No
     assert seqs == [1, 2, 3, 4]
     assert actions == ["memory.put", "memory.put", "memory.put", "memory.delete"]
     assert chain[0][1] == audit.GENESIS
-    for prev, cur in zip(chain, chain[1:], strict=False):
+    for prev, cur in itertools.pairwise(chain):
         assert cur[1] == prev[2], "each event must link to the previous event's hash"
 
 

