@@ -442,3 +442,15 @@ def test_memdeck_config_set_changes_the_live_config(md: Memdeck) -> None:
     with md.db.read() as conn:
         assert conn.execute("SELECT action, target FROM audit_events").fetchall() == [
             ("config.set", "search.top_k")]
+
+
+def test_configuration_doc_matches_settings() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_config_doc", root / "docs" / "gen_config_doc.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (root / "docs" / "configuration.md").read_text(encoding="utf-8") == module.render(), \
+        "docs/configuration.md is out of date: run python docs/gen_config_doc.py"

@@ -93,8 +93,13 @@ class MemdeckApp(App[None]):
         if self.core is not None:
             self._core_opened(self.core)
         else:
-            factory = self._core_factory or self._default_factory
-            run_in_thread(self.screen, factory, self._core_opened, self._core_failed, name="open-core")
+            # After the first paint: opening imports SQLAlchemy, numpy and hnswlib, and those imports
+            # hold the GIL long enough to delay the first frame by a second or more.
+            self.call_after_refresh(self._start_opening)
+
+    def _start_opening(self) -> None:
+        factory = self._core_factory or self._default_factory
+        run_in_thread(self.screen, factory, self._core_opened, self._core_failed, name="open-core")
 
     def _default_factory(self) -> Any:
         from core.memdeck import Memdeck
