@@ -86,6 +86,7 @@ class Memdeck:
         self._index_lock = threading.RLock()
         self._heartbeat_thread: threading.Thread | None = None
         self._closed = False
+        self.needs_reembed = 0
         self.index: VectorIndex
 
     # ------------------------------------------------------------------ lifecycle
@@ -200,6 +201,7 @@ class Memdeck:
             with self.db.read() as conn:
                 other = conn.execute("SELECT count(*) FROM embeddings WHERE model_fp != ?",
                                      (self.model_fp,)).fetchone()[0]
+            self.needs_reembed = int(other)
             if other:
                 self._notice(f"embedding model changed ({self.model_fp}); {other} item(s) need re-embedding. "
                              "They are left out of vector search until `memdeck sync repair` or the "
@@ -608,8 +610,13 @@ class Memdeck:
         return run_beat(self, trigger)
 
     def start_heartbeat(self) -> None:
+        """Start the heartbeat thread; if the embedding model changed, re-embed in the background now
+        rather than at the first beat."""
         from core.heartbeat import heartbeat_loop
 
+        if self.needs_reembed and self.config.get("sync.auto_repair"):
+            self.workers.start("reembed", lambda job: self.sync_repair())
+            self.needs_reembed = 0
         if self._heartbeat_thread is None:
             self._heartbeat_thread = threading.Thread(target=heartbeat_loop, args=(self,),
                                                       name="memdeck-heartbeat", daemon=True)

@@ -144,3 +144,19 @@ def test_search_k_larger_than_live_count(md: Memdeck, n: int) -> None:
     _seed(md, n)
     result = md.search("item number", k=50)
     assert len(result.hits) == n
+
+
+def test_model_change_triggers_a_background_reembed_in_long_running_processes(data_dir: Path) -> None:
+    with Memdeck.open(data_dir, embedder=WordHashEmbedder(name="old")) as md:
+        _seed(md, 8)
+    with Memdeck.open(data_dir, embedder=WordHashEmbedder(name="new")) as md:
+        finished: list[str] = []
+        md.bus.subscribe(lambda e: finished.append(e.payload.get("name", "")) if e.kind == "job.finished" else None)
+        md.start_heartbeat()
+        import time
+
+        deadline = time.time() + 10
+        while "reembed" not in finished and time.time() < deadline:
+            time.sleep(0.02)
+        assert "reembed" in finished
+        assert md.index.live_count == 8 and md.sync_check().clean
