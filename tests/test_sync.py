@@ -135,7 +135,7 @@ def test_stats_report(md: Memdeck) -> None:
     assert s["vectors"] == 3 and s["drift_clean"] is True
     assert s["last_heartbeat"]["trigger"] == "manual"
     assert s["index"]["dim"] == 384 and s["index"]["latest_seq"] == 3
-    assert s["database"]["schema_version"] == 1 and s["database"]["bytes"] > 0
+    assert s["database"]["schema_version"] == 2 and s["database"]["bytes"] > 0
     assert s["embedding"]["fingerprint"] == "wordhash:384:test"
 
 
@@ -160,3 +160,18 @@ def test_model_change_triggers_a_background_reembed_in_long_running_processes(da
             time.sleep(0.02)
         assert "reembed" in finished
         assert md.index.live_count == 8 and md.sync_check().clean
+
+
+def test_corrupt_non_ascii_hash_is_still_reported_as_stale(md: Memdeck) -> None:
+    _seed(md, 4)
+    with md.db.write() as conn:
+        conn.execute("UPDATE embeddings SET content_hash = 'ünïcødé-garbage-ß' WHERE item_id = 2")
+    assert md.sync_check().stale == [2]
+
+
+def test_fts_query_drops_stop_words_but_never_everything() -> None:
+    from core.search import fts_query
+
+    assert fts_query("Who is the owner of the lidar contract?") == '"owner" OR "lidar" OR "contract"'
+    assert fts_query("who is it") == '"who" OR "is" OR "it"'
+    assert fts_query("  ?!  ") is None
