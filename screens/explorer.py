@@ -16,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 
-from tui.bridge import CoreEvent, CoreReady, run_in_thread
+from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
 from tui.formatting import iso_utc
 from tui.modals import ConfirmModal, MetadataModal
 from tui.widgets import ModeBar
@@ -95,6 +95,9 @@ class ExplorerScreen(Screen[None]):
             self.run_query()
         else:
             self._status(self.memapp.opening_message())
+
+    def on_core_failed(self, _message: CoreFailed) -> None:
+        self._status(self.memapp.opening_message())
 
     def on_core_ready(self, _message: CoreReady) -> None:
         self._load_collections()

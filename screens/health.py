@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Label, ProgressBar, Sparkline, Static
 
-from tui.bridge import CoreEvent, CoreReady, run_in_thread
+from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
 from tui.formatting import human_age, human_bytes, iso_utc
 from tui.modals import ConfirmModal
 from tui.widgets import ModeBar
@@ -106,6 +106,9 @@ class HealthScreen(Screen[None]):
 
     def on_core_ready(self, _message: CoreReady) -> None:
         self.refresh_stats()
+
+    def on_core_failed(self, _message: CoreFailed) -> None:
+        self.query_one("#health-status", Static).update(self.memapp.opening_message())
 
     def on_screen_resume(self) -> None:
         if self.memapp.core is not None:

@@ -126,7 +126,8 @@ class MemdeckApp(App[None]):
 
     def _core_failed(self, exc: BaseException) -> None:
         self.core_error = exc
-        self.post_message(CoreFailed(exc))
+        for screen in self.mode_screens.values():
+            screen.post_message(CoreFailed(exc))
         self.show_error(exc, title="Could not open the data dir")
 
     def _on_core_bus(self, event: Event) -> None:
