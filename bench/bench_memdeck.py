@@ -521,8 +521,9 @@ def audit_whatif(db: Any, fp: str) -> dict[str, Any]:
 
 
 def audit_split(db: Any, index: Any, fp: str) -> dict[str, float]:
-    """The steps of ``core.sync.audit_drift`` replayed one by one with a timer on each (same SQL, same
-    numpy), to show where its time goes."""
+    """Baseline: the steps of the *pre-fix* ``audit_drift`` (one LEFT JOIN over items and embeddings,
+    rows fetched as tuples) replayed with a timer on each. Kept to show what fix A (covering indexes,
+    packed parallel scans, see docs/benchmarks.md) removed; the timed runs above use the current code."""
     from core.vectors import HASH_PREFIX
 
     t: dict[str, float] = {}
