@@ -88,6 +88,7 @@ class VectorIndex:
         self._tombstones: set[int] = set()
         self.watermark = 0
         self.dirty_changes = 0
+        self.mutations = 0  # bumped on every add/remove: lets callers tell whether the index changed
         self.last_checkpoint_at = time.time()
 
     def _configure(self) -> None:
@@ -177,6 +178,7 @@ class VectorIndex:
                 self._hash[label] = h[:HASH_PREFIX]
                 self._tombstones.discard(label)
             self.dirty_changes += len(labels)
+            self.mutations += 1
 
     def remove(self, labels: list[int]) -> int:
         """Mark live labels deleted; labels not in the index are ignored. Returns how many were removed."""
@@ -189,6 +191,7 @@ class VectorIndex:
                     self._tombstones.add(label)
                     removed += 1
             self.dirty_changes += removed
+            self.mutations += 1
         return removed
 
     # ----- persistence -----
@@ -281,6 +284,7 @@ class VectorIndex:
         self._tombstones = {int(t) for t in tombs.tolist()}
         self.watermark = watermark
         self.dirty_changes = 0
+        self.mutations = 0
         self.last_checkpoint_at = time.time()
         return self
 

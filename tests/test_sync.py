@@ -175,3 +175,26 @@ def test_fts_query_drops_stop_words_but_never_everything() -> None:
     assert fts_query("Who is the owner of the lidar contract?") == '"owner" OR "lidar" OR "contract"'
     assert fts_query("who is it") == '"who" OR "is" OR "it"'
     assert fts_query("  ?!  ") is None
+
+
+def test_stats_reuses_the_last_audit_until_something_changes(md: Memdeck, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.memdeck as facade
+
+    _seed(md, 5)
+    calls: list[int] = []
+    real = facade.audit_drift
+
+    def counting(*args: object) -> object:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(facade, "audit_drift", counting)
+    md.stats()
+    md.stats()
+    assert len(calls) == 1, "an unchanged store must not be re-audited for a dashboard refresh"
+    md.put("c", "new", "a new item")
+    assert md.stats()["vectors"] == 6 and len(calls) == 2
+    md.index.remove([1])
+    assert md.stats()["drift"]["missing"] == 1 and len(calls) == 3
+    md.sync_check()
+    assert len(calls) == 4, "sync_check always audits afresh"
