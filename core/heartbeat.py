@@ -28,12 +28,12 @@ def run_beat(md: Memdeck, trigger: str) -> dict[str, Any]:
     error: str | None = None
     details: dict[str, Any] = {}
     try:
-        report = md.sync_check()
+        report = md._sync_check()
         found = report.counts()
         details["active_items"] = report.active_items
         details["index_live"] = report.index_live
         if not report.clean and md.config.get("sync.auto_repair"):
-            result = md.sync_repair()
+            result = md._sync_repair(trigger="heartbeat")  # policy set by an admin
             repaired = sum(found.values()) - sum(result["after"].values())
             details["after"] = result["after"]
         details["checkpointed"] = md.maybe_checkpoint()

@@ -11,20 +11,45 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from core import audit, indexer, store
+from core import approvals, audit, indexer, store
+from core.audit_query import AuditFilter, AuditReader
+from core.audit_verify import VerifyReport
 from core.config import Config
 from core.db import Database
 from core.embed import Embedder, EmbedderProtocol
-from core.errors import IndexError_, InvalidInput, MemdeckError, ModelUnavailable, NotEmpty, NotFound
+from core.errors import (
+    ApprovalRequired,
+    ConfigError,
+    IndexError_,
+    InvalidInput,
+    MemdeckError,
+    ModelUnavailable,
+    NotEmpty,
+    NotFound,
+    PermissionDenied,
+)
 from core.events import EventBus
-from core.paths import DataLayout, resolve_data_dir, resource_dir
+from core.paths import DataLayout, atomic_write_bytes, resolve_data_dir, resource_dir
+from core.privacy import PrivacyRules
+from core.roles import (
+    PURPOSE,
+    REQUIRED,
+    ROLE_KEYS,
+    Identity,
+    Role,
+    current_identity,
+    join_names,
+    resolve_role,
+    split_names,
+    validate_principal,
+)
 from core.search import SearchFilters, SearchResult, SearchWeights, fuse, keyword_candidates, vector_candidates
 from core.store import EmbeddingRace, NewItem, PutOutcome
 from core.sync import DriftReport, audit_drift
@@ -32,6 +57,7 @@ from core.vectors import IndexParams, VectorIndex, clean_stray_files
 from core.workers import Job, Workers
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _now() -> float:
@@ -73,7 +99,8 @@ class Memdeck:
     """Open with ``Memdeck.open(data_dir)``; use as a context manager so workers stop and the index is saved."""
 
     def __init__(self, layout: DataLayout, config: Config, db: Database,
-                 embedder: EmbedderProtocol | None, embedder_error: str | None) -> None:
+                 embedder: EmbedderProtocol | None, embedder_error: str | None,
+                 identity: Identity, privacy: PrivacyRules, creator: str | None) -> None:
         self.layout = layout
         self.config = config
         self.db = db
@@ -81,7 +108,13 @@ class Memdeck:
         self.embedder_error = embedder_error
         self.bus = EventBus()
         self.workers = Workers(self.bus)
-        self.actor = audit.current_actor()
+        self.identity = identity
+        self.actor = identity.actor
+        self.creator = creator
+        self.privacy = privacy
+        self.auditor = audit.Auditor(self.actor, privacy)
+        self.audit_reader = AuditReader(db, privacy)
+        self._config_mtime = self._config_stamp()
         self.notices: list[str] = []
         self._index_lock = threading.RLock()
         self._heartbeat_thread: threading.Thread | None = None
@@ -93,11 +126,16 @@ class Memdeck:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def open(cls, data_dir: str | Path | None = None, *, embedder: EmbedderProtocol | None = None,
-             startup_check: bool = True) -> Memdeck:
-        """Open (creating if needed) a data dir: migrate, load or rebuild the index, replay changes."""
+             startup_check: bool = True, identity: Identity | None = None) -> Memdeck:
+        """Open (creating if needed) a data dir: migrate, load or rebuild the index, replay changes.
+
+        ``identity`` defaults to this process's OS user. Passing another one is for tests and for
+        services acting for a person; whoever can call Python here can already read the files."""
         layout = DataLayout(resolve_data_dir(data_dir))
         layout.ensure()
+        identity = identity or current_identity()
         config = Config.load(layout.config_path)
+        privacy = PrivacyRules.load(layout.root)
         db = Database(layout.db_path, synchronous=config.get("storage.synchronous"),
                       busy_timeout_ms=config.get("storage.busy_timeout_ms"))
         try:
@@ -105,7 +143,9 @@ class Memdeck:
             with db.write() as conn:
                 if conn.execute("SELECT 1 FROM meta WHERE key = 'created_at'").fetchone() is None:
                     conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-                        ("created_at", repr(_now())), ("created_by", audit.current_actor().split("@")[0])])
+                        ("created_at", repr(_now())), ("created_by", identity.user)])
+                row = conn.execute("SELECT value FROM meta WHERE key = 'created_by'").fetchone()
+                creator = str(row[0]) if row else None
         except BaseException:
             db.close()
             raise
@@ -122,11 +162,11 @@ class Memdeck:
             except ModelUnavailable as exc:
                 embedder_error = str(exc)
                 embedder = None
-        self = cls(layout, config, db, embedder, embedder_error)
+        self = cls(layout, config, db, embedder, embedder_error, identity, privacy, creator)
         try:
             self._open_index()
             if startup_check and self._embedder is not None:
-                report = self.sync_check()
+                report = self._sync_check()
                 if not report.clean:
                     self._notice(f"startup drift check found {report.counts()}; "
                                  "run `memdeck sync repair` (the heartbeat repairs it when allowed)")
@@ -264,8 +304,8 @@ class Memdeck:
             vecs = self._embed_for(items, vectors)
             try:
                 with self.db.write() as conn:
-                    puts = store.write_puts(conn, items, vecs, self.model_fp, self.actor, audit_each)
-                    dels = [store.write_status(conn, c, k, "deleted", self.actor, "memory.delete")
+                    puts = store.write_puts(conn, items, vecs, self.model_fp, self.auditor, audit_each)
+                    dels = [store.write_status(conn, c, k, "deleted", self.auditor, "memory.delete")
                             for c, k in deletes]
                 break
             except EmbeddingRace:
@@ -279,6 +319,7 @@ class Memdeck:
     def put(self, collection: str, key: str, content: str, metadata: dict[str, Any] | None = None,
             source: str = "", vector: np.ndarray | None = None) -> PutOutcome:
         """Store one item; identical content and metadata is a no-op (no new version, no re-embedding)."""
+        self.require("memory.put", f"{collection}/{key}")
         item = NewItem.build(collection, key, content, metadata, source, self.config.get("content.max_chars"))
         vectors = {item.content_hash: np.asarray(vector, dtype=np.float32)} if vector is not None else None
         return self._write([item], vectors=vectors)[0][0]
@@ -287,6 +328,7 @@ class Memdeck:
                  audit_each: bool = True) -> list[PutOutcome]:
         """Store many items in one transaction. ``records`` have collection, key, content, and optional
         metadata and source; ``vectors`` may supply precomputed embeddings keyed by content hash."""
+        self.require("memory.put", "batch")
         max_chars = self.config.get("content.max_chars")
         items = []
         for n, rec in enumerate(records, start=1):
@@ -304,8 +346,9 @@ class Memdeck:
     def delete(self, collection: str, key: str) -> PutOutcome:
         store.validate_collection(collection)
         store.validate_key(key)
+        self.require("memory.delete", f"{collection}/{key}")
         with self.db.write() as conn:
-            outcome = store.write_status(conn, collection, key, "deleted", self.actor, "memory.delete")
+            outcome = store.write_status(conn, collection, key, "deleted", self.auditor, "memory.delete")
         self.sync_index()
         self.bus.publish("memory.changed", puts=0, deletes=1)
         return outcome
@@ -316,8 +359,9 @@ class Memdeck:
                   "deleted": "memory.delete"}.get(status)
         if action is None:
             raise InvalidInput(f"unknown status {status!r}; use active, quarantined or deleted")
+        self.require(action, f"{collection}/{key}")
         with self.db.write() as conn:
-            outcome = store.write_status(conn, collection, key, status, self.actor, action, reason)
+            outcome = store.write_status(conn, collection, key, status, self.auditor, action, reason)
         self.sync_index()
         self.bus.publish("memory.changed", puts=1, deletes=0)
         return outcome
@@ -334,6 +378,7 @@ class Memdeck:
 
         store.validate_collection(collection)
         store.validate_key(key)
+        self.require("memory.read", f"{collection}/{key}")
         with self.db.session() as session:
             row = session.exec(select(Item).where(Item.collection == collection, Item.key == key)).first()
             if row is None:
@@ -357,6 +402,7 @@ class Memdeck:
 
         store.validate_collection(collection)
         store.validate_key(key)
+        self.require("memory.read", f"{collection}/{key}")
         with self.db.session() as session:
             item = session.exec(select(Item).where(Item.collection == collection, Item.key == key)).first()
             if item is None:
@@ -378,6 +424,7 @@ class Memdeck:
             raise InvalidInput(f"unknown status {status!r}")
         if not 1 <= limit <= 100_000 or offset < 0:
             raise InvalidInput(f"limit must be 1-100000 and offset >= 0 (got {limit}, {offset})")
+        self.require("memory.read", collection or "*")
         where, args = [], []
         if collection is not None:
             where.append("collection = ?")
@@ -400,6 +447,7 @@ class Memdeck:
                  "version": r[5], "updated_at": r[6], "source": r[7]} for r in rows]
 
     def collections(self) -> list[dict[str, Any]]:
+        self.require("memory.read", "*")
         with self.db.read() as conn:
             rows = conn.execute("SELECT collection, status, count(*) FROM items GROUP BY collection, status"
                                 " ORDER BY collection").fetchall()
@@ -428,6 +476,8 @@ class Memdeck:
             k = self.config.get("search.top_k")
         if k < 1 or k > 1000:
             raise InvalidInput(f"k must be between 1 and 1000, got {k}")
+        scope = ",".join(collections) or "*"
+        self.require("memory.search", scope)
         weights = SearchWeights(self.config.get("search.vector_weight"), self.config.get("search.keyword_weight"),
                                 self.config.get("search.rrf_k"), max(k, self.config.get("search.candidates")))
         filters = SearchFilters(tuple(collections), tuple(statuses), since, until)
@@ -454,6 +504,10 @@ class Memdeck:
                        total=(time.perf_counter() - t0) * 1000)
         mode = "hybrid" if qvec is not None and weights.keyword > 0 else (
             "keyword-only" if qvec is None else "vector-only")
+        if self.config.get("audit.access_events"):
+            self.record_access("memory.search", scope, {
+                "query": query, "k": k, "mode": mode, "hits": len(hits),
+                "ids": [h.id for h in hits[:10]]})
         return SearchResult(query, hits, mode, warnings, {k_: round(v, 3) for k_, v in timings.items()})
 
     # ------------------------------------------------------------------ ingestion
@@ -464,6 +518,7 @@ class Memdeck:
         from core.ingest_parsers import SUPPORTED_SUFFIXES, IngestFileError, parse_file
 
         store.validate_collection(collection)
+        self.require("memory.ingest", collection)
         base = (base or Path.cwd()).resolve()
         report = IngestReport()
         files: list[Path] = []
@@ -514,6 +569,10 @@ class Memdeck:
     # ------------------------------------------------------------------ consistency
     def sync_check(self) -> DriftReport:
         """Per-id drift between SQLite and the index (after applying committed changes)."""
+        self.require("sync.check", "index")
+        return self._sync_check()
+
+    def _sync_check(self) -> DriftReport:
         self.sync_index()
         key = self._drift_key()
         report = audit_drift(self.db, self.index, self.model_fp)
@@ -534,12 +593,20 @@ class Memdeck:
         cached = self._last_drift
         if cached is not None and cached[0] == self._drift_key():
             return cached[1]
-        return self.sync_check()
+        return self._sync_check()
 
     def sync_repair(self, dry_run: bool = False) -> dict[str, Any]:
         """Fix exactly what the check finds: drop orphans, add missing, replace stale (re-embedding only
-        items whose stored embedding is not for their current text and model)."""
-        report = self.sync_check()
+        items whose stored embedding is not for their current text and model). Admin only; a dry run
+        needs only the editor role, like a check."""
+        if dry_run:
+            self.require("sync.check", "index")
+            return self._sync_repair(dry_run=True)
+        return self._gated("sync.repair", "index", {}, lambda approval: self._sync_repair(approval=approval))
+
+    def _sync_repair(self, dry_run: bool = False, approval: int | None = None,
+                     trigger: str = "manual") -> dict[str, Any]:
+        report = self._sync_check()
         result: dict[str, Any] = {"dry_run": dry_run, "found": report.counts(),
                                   "ids": {"missing": report.missing, "orphaned": report.orphaned,
                                           "stale": report.stale}}
@@ -550,13 +617,15 @@ class Memdeck:
             removed = self.index.remove(report.orphaned)
             wanted = report.missing + report.stale
             reembedded = self._reembed_and_index(wanted)
+        details: dict[str, Any] = {"found": report.counts(), "removed": removed, "added": len(wanted),
+                                   "reembedded": reembedded, "trigger": trigger}
+        if approval is not None:
+            details["approval"] = approval
         with self.db.write() as conn:
-            audit.append(conn, self.actor, [audit.AuditRecord(
-                "sync.repair", "index", {"found": report.counts(), "removed": removed,
-                                         "added": len(wanted), "reembedded": reembedded})])
+            self.auditor.one(conn, "sync.repair", "index", details)
         # A repair is an index change worth keeping even in a short-lived CLI or cron process.
         self.checkpoint()
-        after = self.sync_check()
+        after = self._sync_check()
         result.update(fixed={"removed": removed, "added": len(wanted), "reembedded": reembedded},
                       after=after.counts())
         self.bus.publish("sync.repaired", **result["fixed"])
@@ -592,8 +661,7 @@ class Memdeck:
                         conn.execute("INSERT INTO changes (item_id, op, version, at) VALUES (?, 'reembed', ?, ?)",
                                      (r[0], cur[1], now))
                         reembedded += 1
-                    audit.append(conn, self.actor, [audit.AuditRecord(
-                        "sync.reembed", "index", {"items": len(bad), "model_fp": self.model_fp})])
+                    self.auditor.one(conn, "sync.reembed", "index", {"items": len(bad), "model_fp": self.model_fp})
             if good:
                 self.index.add([r[0] for r in good],
                                np.vstack([np.frombuffer(r[7], dtype=np.float32) for r in good]),
@@ -603,6 +671,9 @@ class Memdeck:
 
     def rebuild_index(self, job: Job | None = None) -> dict[str, Any]:
         """Rebuild the index from SQLite (no re-embedding) and swap it in; the old one serves until then."""
+        return self._gated("index.rebuild", "index", {}, lambda approval: self._rebuild_index(job, approval))
+
+    def _rebuild_index(self, job: Job | None = None, approval: int | None = None) -> dict[str, Any]:
         start = time.perf_counter()
         new = indexer.rebuild(self.db, self.index_params(), self.model_fp,
                               progress=(lambda d, t: job.progress(d, t, "adding vectors")) if job else None,
@@ -611,9 +682,11 @@ class Memdeck:
             indexer.apply_changes(self.db, new, self.model_fp)
             self.index = new
         self.checkpoint()
+        details: dict[str, Any] = {"vectors": new.live_count, "watermark": new.watermark}
+        if approval is not None:
+            details["approval"] = approval
         with self.db.write() as conn:
-            audit.append(conn, self.actor, [audit.AuditRecord(
-                "sync.rebuild", "index", {"vectors": new.live_count, "watermark": new.watermark})])
+            self.auditor.one(conn, "sync.rebuild", "index", details)
         result = {"vectors": new.live_count, "watermark": new.watermark,
                   "seconds": round(time.perf_counter() - start, 3)}
         self.bus.publish("index.rebuilt", **result)
@@ -624,6 +697,7 @@ class Memdeck:
         """One beat: check, repair if policy allows, checkpoint if due, and record the beat in SQLite."""
         from core.heartbeat import run_beat
 
+        self.require("heartbeat.run", "index")
         return run_beat(self, trigger)
 
     def start_heartbeat(self) -> None:
@@ -632,7 +706,7 @@ class Memdeck:
         from core.heartbeat import heartbeat_loop
 
         if self.needs_reembed and self.config.get("sync.auto_repair"):
-            self.workers.start("reembed", lambda job: self.sync_repair())
+            self.workers.start("reembed", lambda job: self._sync_repair(trigger="model-change"))
             self.needs_reembed = 0
         if self._heartbeat_thread is None:
             self._heartbeat_thread = threading.Thread(target=heartbeat_loop, args=(self,),
@@ -676,13 +750,30 @@ class Memdeck:
         }
 
     def config_set(self, key: str, value: str) -> dict[str, Any]:
+        """Validate and save one setting (admin). Invalid keys and values fail before any approval
+        request is made, so nobody approves a change that cannot apply."""
+        from core.config import BY_KEY
+
+        if key not in BY_KEY:
+            self.config.set(key, value)  # raises the helpful unknown-key error
+        BY_KEY[key].parse(value)
+        return self._gated("config.set", key, {"key": key, "value": value},
+                           lambda approval: self._config_set(key, value, approval))
+
+    def _config_set(self, key: str, value: Any, approval: int | None = None) -> dict[str, Any]:
+        self._reload_config_if_changed()
         old, new = self.config.set(key, value)
+        details: dict[str, Any] = {"old": old, "new": new}
+        if approval is not None:
+            details["approval"] = approval
         with self.db.write() as conn:
-            audit.append(conn, self.actor, [audit.AuditRecord("config.set", key, {"old": old, "new": new})])
+            self.auditor.one(conn, "config.set", key, details)
+        self._config_mtime = self._config_stamp()
         return {"key": key, "old": old, "new": new}
 
     def load_demo(self, force: bool = False, path: Path | None = None) -> dict[str, Any]:
         """Load the demo corpus from ``data/demo/items.jsonl`` (refuses a non-empty data dir without force)."""
+        self.require("demo.load", "demo")
         count = self.item_count()
         if count and not force:
             raise NotEmpty(f"{self.layout.root} already holds {count} item(s)",
@@ -708,5 +799,336 @@ class Memdeck:
         self.checkpoint()
         written = sum(1 for o in outcomes if o.seq)
         with self.db.write() as conn:
-            audit.append(conn, self.actor, [audit.AuditRecord("demo.load", str(path), {"items": written})])
+            self.auditor.one(conn, "demo.load", str(path), {"items": written})
         return {"loaded": written, "unchanged": len(outcomes) - written, "path": str(path)}
+
+    # ------------------------------------------------------------------ roles
+    def _config_stamp(self) -> int:
+        try:
+            return self.layout.config_path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def _reload_config_if_changed(self) -> None:
+        """Pick up config.toml changes made by another process (a role granted from the CLI while the
+        TUI is open applies at once). A broken file keeps the last good config and says so."""
+        stamp = self._config_stamp()
+        if stamp == self._config_mtime:
+            return
+        self._config_mtime = stamp
+        try:
+            self.config = Config.load(self.layout.config_path)
+        except ConfigError as exc:
+            self._notice(f"config.toml changed but cannot be read, keeping the previous settings: {exc.message}")
+
+    @property
+    def role(self) -> Role:
+        self._reload_config_if_changed()
+        mapping = {role: split_names(self.config.get(key)) for role, key in ROLE_KEYS.items()}
+        return resolve_role(self.identity, mapping, self.creator, self.config.get("roles.default"))
+
+    def can(self, permission: str) -> bool:
+        return self.role >= REQUIRED[permission]
+
+    def require(self, permission: str, target: str = "") -> None:
+        """Raise ``PermissionDenied`` (and audit the attempt) unless the caller's role allows it."""
+        role = self.role
+        needed = REQUIRED[permission]
+        if role >= needed:
+            return
+        with self.db.write() as conn:
+            self.auditor.one(conn, permission, target, {"role": role.label, "needs": needed.label}, outcome="denied")
+        self.bus.publish("audit.appended", action=permission, outcome="denied")
+        raise PermissionDenied(
+            f"{self.identity.user} has the {role.label} role; {PURPOSE.get(permission, permission)} needs "
+            f"{needed.label}", hint=f"an admin can run `memdeck roles grant {self.identity.user} {needed.label}`")
+
+    def whoami(self) -> dict[str, Any]:
+        role = self.role
+        return {"user": self.identity.user, "groups": list(self.identity.groups), "address": self.identity.address,
+                "actor": self.actor, "role": role.label, "creator": self.creator,
+                "allowed": sorted(p for p, r in REQUIRED.items() if role >= r)}
+
+    def roles(self) -> dict[str, Any]:
+        self.require("audit.read", "roles")
+        return {"creator": self.creator, "default": self.config.get("roles.default"),
+                **{role.label: split_names(self.config.get(key)) for role, key in ROLE_KEYS.items()}}
+
+    def role_grant(self, principal: str, role: str) -> dict[str, Any]:
+        """Give a user (or ``@group``) a role, replacing any other role they had in the mapping."""
+        name = validate_principal(principal)
+        wanted = Role.parse(role)
+        return self._gated("role.grant", name, {"principal": name, "role": wanted.label},
+                           lambda approval: self._set_role(name, wanted, approval))
+
+    def role_revoke(self, principal: str) -> dict[str, Any]:
+        """Remove a user (or ``@group``) from every role list; they fall back to ``roles.default``."""
+        name = validate_principal(principal)
+        if name == self.creator:
+            raise InvalidInput(f"{name} created this data dir and is always admin")
+        return self._gated("role.revoke", name, {"principal": name},
+                           lambda approval: self._set_role(name, None, approval))
+
+    def _set_role(self, name: str, role: Role | None, approval: int | None) -> dict[str, Any]:
+        self._reload_config_if_changed()
+        before = {r: split_names(self.config.get(k)) for r, k in ROLE_KEYS.items()}
+        old = next((r.label for r in (Role.ADMIN, Role.EDITOR, Role.VIEWER) if name in before[r]), None)
+        if role is None and old is None:
+            raise NotFound(f"{name} has no role in the roles.* settings", hint="`memdeck roles list` shows them")
+        after = {r: [n for n in names if n != name] for r, names in before.items()}
+        if role is not None:
+            after[role].append(name)
+        import tomli_w
+
+        from core.config import BY_KEY
+
+        # Write all three lists in one atomic file replace: a crash never leaves someone in two roles.
+        values = {k: self.config.get(k) for k in BY_KEY if self.config.source_of(k) == "file"}
+        for r, key in ROLE_KEYS.items():
+            values[key] = join_names(after[r])
+        nested: dict[str, dict[str, Any]] = {}
+        for k, v in sorted(values.items()):
+            section, leaf = k.split(".", 1)
+            nested.setdefault(section, {})[leaf] = v
+        action = "role.grant" if role is not None else "role.revoke"
+        details: dict[str, Any] = {"principal": name, "old": old, "new": role.label if role else None}
+        if approval is not None:
+            details["approval"] = approval
+        with self.db.write() as conn:
+            try:
+                atomic_write_bytes(self.layout.config_path, tomli_w.dumps(nested).encode("utf-8"))
+            except OSError as exc:
+                from core.errors import StorageError
+
+                raise StorageError(f"cannot write {self.layout.config_path}: {exc.strerror}; roles unchanged") from exc
+            self.auditor.one(conn, action, name, details)
+        self.config = Config.load(self.layout.config_path)
+        self._config_mtime = self._config_stamp()
+        self.bus.publish("roles.changed", principal=name, role=details["new"])
+        return details
+
+    # ------------------------------------------------------------------ approvals
+    def _gated(self, action: str, target: str, params: dict[str, Any], run: Callable[[int | None], T]) -> T:
+        """Check the role; if two-person approval is on for ``action``, file a request instead of running.
+
+        Failures of admin actions are audited too (outcome ``failed``), in their own transaction, since
+        the action's own transaction rolled back."""
+        self.require(action, target)
+        setting = approvals.SETTING_FOR_ACTION.get(action)
+        if setting is not None and self.config.get(setting):
+            with self.db.write() as conn:
+                approvals.expire(conn, self.auditor)
+                rid = approvals.request(conn, self.auditor, action, target, params,
+                                        float(self.config.get("approvals.expire_hours")) * 3600)
+            self.bus.publish("approval.requested", id=rid, action=action, target=target)
+            raise ApprovalRequired(
+                f"{action} {target} needs a second admin's approval: request #{rid} is pending",
+                hint=f"a different admin runs `memdeck approvals approve {rid}` or approves it on the Audit screen",
+                approval_id=rid)
+        return self._run_audited(action, target, lambda: run(None))
+
+    def _run_audited(self, action: str, target: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except MemdeckError as exc:
+            self._audit_failure(action, target, exc)
+            raise
+
+    def _audit_failure(self, action: str, target: str, exc: MemdeckError) -> None:
+        try:
+            with self.db.write() as conn:
+                self.auditor.one(conn, action, target, {"error": exc.message[:500]}, outcome="failed")
+        except MemdeckError:
+            log.warning("could not audit the failure of %s %s", action, target)
+
+    def approvals(self, status: str | None = "pending", limit: int = 200) -> list[dict[str, Any]]:
+        self.require("audit.read", "approvals")
+        with self.db.write() as conn:
+            approvals.expire(conn, self.auditor)
+        with self.db.read() as conn:
+            return approvals.listing(conn, status, limit)
+
+    def approval_approve(self, approval_id: int) -> dict[str, Any]:
+        """Approve someone else's request and run it now, under this admin's identity."""
+        target = f"approval/{approval_id}"
+        self.require("approval.approve", target)
+        refused: str | None = None
+        with self.db.write() as conn:
+            approvals.expire(conn, self.auditor)
+            req = approvals.get(conn, approval_id)
+            if req["status"] != "pending":
+                refused = f"request #{approval_id} is {req['status']}, not pending"
+            elif approvals.same_person(req["requested_by"], self.actor):
+                self.auditor.one(conn, "approval.approve", target, {"action": req["action"], "reason": "own request"},
+                                 outcome="denied")
+                refused = "own"
+            else:
+                conn.execute("UPDATE approvals SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ?",
+                             (self.actor, _now(), approval_id))
+                self.auditor.one(conn, "approval.approve", target, {"action": req["action"], "target": req["target"],
+                                                                    "requested_by": req["requested_by"]})
+        if refused == "own":
+            raise PermissionDenied(f"you requested #{approval_id} yourself; a different admin must approve it",
+                                   hint="two-person approval: ask another admin to run "
+                                        f"`memdeck approvals approve {approval_id}`")
+        if refused:
+            raise InvalidInput(refused)
+        try:
+            result = self._run_approved(req)
+        except MemdeckError as exc:
+            with self.db.write() as conn:
+                conn.execute("UPDATE approvals SET status = 'failed', result = ? WHERE id = ?",
+                             (exc.message[:1000], approval_id))
+            self._audit_failure(req["action"], req["target"], exc)
+            raise
+        with self.db.write() as conn:
+            conn.execute("UPDATE approvals SET result = ? WHERE id = ?",
+                         (json.dumps(result, default=str)[:4000], approval_id))
+        self.bus.publish("approval.decided", id=approval_id, status="approved")
+        return {"approval": approval_id, "action": req["action"], "target": req["target"], "result": result}
+
+    def _run_approved(self, req: dict[str, Any]) -> Any:
+        p, rid = req["params"], int(req["id"])
+        action = req["action"]
+        if action == "memory.purge":
+            return self._purge(p["collection"], p["key"], p.get("reason", ""), rid)
+        if action == "sync.repair":
+            return self._sync_repair(approval=rid)
+        if action == "index.rebuild":
+            return self._rebuild_index(None, rid)
+        if action == "config.set":
+            return self._config_set(p["key"], p["value"], rid)
+        if action == "role.grant":
+            return self._set_role(p["principal"], Role.parse(p["role"]), rid)
+        if action == "role.revoke":
+            return self._set_role(p["principal"], None, rid)
+        if action == "audit.archive":
+            return self._audit_archive(p.get("before_seq"), p.get("older_than"), rid)
+        raise InvalidInput(f"request #{rid} is for {action!r}, which this memdeck cannot run")
+
+    def approval_reject(self, approval_id: int, note: str = "") -> dict[str, Any]:
+        """Reject a pending request (the requester may withdraw their own)."""
+        target = f"approval/{approval_id}"
+        with self.db.write() as conn:
+            approvals.expire(conn, self.auditor)
+            req = approvals.get(conn, approval_id)
+        if not approvals.same_person(req["requested_by"], self.actor):
+            self.require("approval.reject", target)
+        with self.db.write() as conn:
+            cur = conn.execute("UPDATE approvals SET status = 'rejected', decided_by = ?, decided_at = ?, note = ?"
+                               " WHERE id = ? AND status = 'pending'", (self.actor, _now(), note[:500], approval_id))
+            if cur.rowcount == 0:
+                raise InvalidInput(f"request #{approval_id} is {req['status']}, not pending")
+            self.auditor.one(conn, "approval.reject", target, {"action": req["action"], "target": req["target"],
+                                                               "note": note[:500]})
+        self.bus.publish("approval.decided", id=approval_id, status="rejected")
+        return {"approval": approval_id, "status": "rejected"}
+
+    # ------------------------------------------------------------------ purge
+    def purge(self, collection: str, key: str, reason: str = "") -> dict[str, Any]:
+        """Erase an item and all its versions for good (admin; optionally two-person approved)."""
+        store.validate_collection(collection)
+        store.validate_key(key)
+        with self.db.read() as conn:
+            found = conn.execute("SELECT 1 FROM items WHERE collection = ? AND key = ?", (collection, key)).fetchone()
+            if found is None:
+                raise NotFound(f"no item {collection}/{key}", hint=f"`memdeck list {collection}` shows its keys")
+        return self._gated("memory.purge", f"{collection}/{key}",
+                           {"collection": collection, "key": key, "reason": reason},
+                           lambda approval: self._purge(collection, key, reason, approval))
+
+    def _purge(self, collection: str, key: str, reason: str, approval: int | None) -> dict[str, Any]:
+        with self.db.write() as conn:
+            result = store.write_purge(conn, collection, key, self.auditor, reason, approval)
+        self.sync_index()
+        self.bus.publish("memory.changed", puts=0, deletes=1)
+        return result
+
+    # ------------------------------------------------------------------ audit trail
+    def record_access(self, action: str, target: str, details: dict[str, Any]) -> None:
+        """An access event (a read of memory content). A failure to record it is logged, not raised:
+        the read already happened and the caller deserves its answer."""
+        try:
+            with self.db.write() as conn:
+                self.auditor.one(conn, action, target, details)
+        except MemdeckError as exc:
+            log.warning("could not record access event: %s", exc)
+
+    def audit_log(self, flt: AuditFilter | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self.require("audit.read", "audit")
+        return self.audit_reader.query(flt or AuditFilter(), limit)
+
+    def audit_matching(self, flt: AuditFilter | None = None) -> list[int]:
+        """Every matching event's seq, newest first (for virtual tables)."""
+        self.require("audit.read", "audit")
+        return self.audit_reader.matching_seqs(flt or AuditFilter())
+
+    def audit_events(self, seqs: list[int]) -> list[dict[str, Any]]:
+        self.require("audit.read", "audit")
+        return self.audit_reader.rows(seqs)
+
+    def audit_verify(self, job: Job | None = None, threads: int = 2) -> VerifyReport:
+        """Walk archive and live chain; the result is itself recorded (outcome ok, or failed)."""
+        from core.audit_verify import verify_chain
+
+        self.require("audit.verify", "audit")
+        report = verify_chain(self.db, self.layout.audit_archive_dir, threads=threads,
+                              progress=(lambda d, t: job.progress(d, t, "verifying")) if job else None,
+                              should_stop=(lambda: job.cancelled) if job else None)
+        details = {k: v for k, v in report.as_dict().items() if k not in ("checked_at",)}
+        with self.db.write() as conn:
+            self.auditor.one(conn, "audit.verify", "audit", details, outcome="ok" if report.ok else "failed")
+        self.bus.publish("audit.verified", report=report.as_dict())
+        return report
+
+    def audit_export(self, fmt: str = "jsonl", path: str | Path | None = None, flt: AuditFilter | None = None,
+                     unredacted: bool = False) -> dict[str, Any]:
+        """Export matching events (redacted unless an admin asks otherwise). With ``path`` the file is
+        written atomically; without, the lines are returned (for stdout)."""
+        self.require("audit.export_unredacted" if unredacted else "audit.export", "audit")
+        flt = flt or AuditFilter()
+        if fmt not in ("jsonl", "csv"):
+            raise InvalidInput(f"export format must be jsonl or csv, got {fmt!r}")
+        lines = list(self.audit_reader.export_lines(flt, fmt, redacted=not unredacted))
+        events = len(lines) - (1 if fmt == "csv" else 0)
+        out: dict[str, Any] = {"events": events, "format": fmt, "redacted": not unredacted,
+                               "filter": flt.describe()}
+        if path is not None:
+            target = Path(path).expanduser()
+            try:
+                atomic_write_bytes(target, "".join(lines).encode("utf-8"))
+            except OSError as exc:
+                from core.errors import StorageError
+
+                raise StorageError(f"cannot write {target}: {exc.strerror}; nothing was exported",
+                                   hint="pick another path or free disk space") from exc
+            out["path"] = str(target)
+        with self.db.write() as conn:
+            self.auditor.one(conn, "audit.export", str(out.get("path", "stdout")),
+                             {k: v for k, v in out.items() if k != "path"})
+        if path is None:
+            out["lines"] = lines
+        return out
+
+    def audit_archive(self, before_seq: int | None = None, older_than_days: float | None = None) -> dict[str, Any]:
+        """Move old events into a sealed segment (admin). With no bound, ``audit.retention_days`` applies."""
+        if before_seq is None and older_than_days is None:
+            days = self.config.get("audit.retention_days")
+            if not days:
+                raise InvalidInput("say what to archive: --before-seq N or --older-than-days D",
+                                   hint="or set audit.retention_days to archive by age with no arguments")
+            older_than_days = float(days)
+        older_than = _now() - older_than_days * 86400 if older_than_days is not None else None
+        return self._gated("audit.archive", "audit", {"before_seq": before_seq, "older_than": older_than},
+                           lambda approval: self._audit_archive(before_seq, older_than, approval))
+
+    def _audit_archive(self, before_seq: int | None, older_than: float | None,
+                       approval: int | None) -> dict[str, Any]:
+        from core.audit_archive import archive
+
+        return archive(self.db, self.layout.audit_archive_dir, self.auditor, before_seq=before_seq,
+                       older_than=older_than, approval=approval)
+
+    def audit_counts(self) -> dict[str, Any]:
+        self.require("audit.read", "audit")
+        return self.audit_reader.counts()

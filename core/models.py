@@ -89,6 +89,39 @@ class AuditEvent(SQLModel, table=True):
     details: str
     prev_hash: str
     hash: str
+    hv: int = 1
+
+
+class AuditSegment(SQLModel, table=True):
+    __tablename__ = "audit_segments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file: str
+    first_seq: int
+    last_seq: int
+    first_prev_hash: str
+    last_hash: str
+    events: int
+    sha256: str
+    archived_at: float
+    archived_by: str
+
+
+class Approval(SQLModel, table=True):
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action: str
+    target: str
+    params: str
+    requested_by: str
+    requested_at: float
+    expires_at: float
+    status: str = "pending"
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str = ""
+    result: str = ""
 
 
 class Meta(SQLModel, table=True):
@@ -98,4 +131,4 @@ class Meta(SQLModel, table=True):
     value: str
 
 
-TABLES = (Item, ItemVersion, Embedding, Change, Heartbeat, AuditEvent, Meta)
+TABLES = (Item, ItemVersion, Embedding, Change, Heartbeat, AuditEvent, AuditSegment, Approval, Meta)

@@ -61,6 +61,10 @@ class DataLayout:
         return self.root / "models"
 
     @property
+    def audit_archive_dir(self) -> Path:
+        return self.root / "audit-archive"
+
+    @property
     def backups_dir(self) -> Path:
         return self.root / "backups"
 

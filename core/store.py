@@ -178,17 +178,22 @@ class WriteBatch:
 
 
 def _next_ids(conn: sqlite3.Connection) -> tuple[int, int]:
-    max_id = conn.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+    """(highest item id ever used, highest change seq). Ids are never reused, even after a purge,
+    because index labels are item ids and a reused label could resurrect a stale vector."""
+    max_id = conn.execute("SELECT max(coalesce((SELECT max(id) FROM items), 0),"
+                          " coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'item_id_floor'), 0))"
+                          ).fetchone()[0]
     row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
     max_seq = row[0] if row else 0
     return int(max_id), int(max_seq)
 
 
 def write_puts(conn: sqlite3.Connection, items: Sequence[NewItem], vectors: dict[str, np.ndarray],
-               model_fp: str, actor: str, audit_each: bool = True) -> list[PutOutcome]:
+               model_fp: str, auditor: audit.Auditor, audit_each: bool = True) -> list[PutOutcome]:
     """Upsert ``items`` inside the caller's write transaction. ``vectors`` maps content hash to vector
     for every item whose embedding must be (re)written; identical content is a no-op."""
     now = time.time()
+    actor = auditor.actor
     existing = existing_rows(conn, [(i.collection, i.key) for i in items])
     max_id, seq = _next_ids(conn)
     batch = WriteBatch()
@@ -233,16 +238,16 @@ def write_puts(conn: sqlite3.Connection, items: Sequence[NewItem], vectors: dict
                 "memory.put", f"{item.collection}/{item.key}",
                 {"version": version, "hash": item.content_hash[:16], "result": result, "seq": seq}))
         outcomes.append(PutOutcome(item.collection, item.key, item_id, version, result, seq))
-    _flush(conn, batch, actor)
+    _flush(conn, batch, auditor)
     if not audit_each and batch.changes:
-        audit.append(conn, actor, [audit.AuditRecord(
+        auditor.append(conn, [audit.AuditRecord(
             "memory.put_many", outcomes[0].collection if outcomes else "",
             {"written": len(batch.changes), "unchanged": len(items) - len(batch.changes),
              "first_seq": batch.changes[0][0], "last_seq": batch.changes[-1][0]})])
     return outcomes
 
 
-def _flush(conn: sqlite3.Connection, batch: WriteBatch, actor: str) -> None:
+def _flush(conn: sqlite3.Connection, batch: WriteBatch, auditor: audit.Auditor) -> None:
     if batch.items_new:
         conn.executemany(
             "INSERT INTO items (id, collection, key, content, metadata, source, content_hash, version,"
@@ -263,10 +268,10 @@ def _flush(conn: sqlite3.Connection, batch: WriteBatch, actor: str) -> None:
             "INSERT INTO embeddings (item_id, content_hash, model_fp, dim, vector) VALUES (?,?,?,?,?)"
             " ON CONFLICT(item_id) DO UPDATE SET content_hash=excluded.content_hash,"
             " model_fp=excluded.model_fp, dim=excluded.dim, vector=excluded.vector", batch.embeddings)
-    audit.append(conn, actor, batch.audits)
+    auditor.append(conn, batch.audits)
 
 
-def write_status(conn: sqlite3.Connection, collection: str, key: str, status: str, actor: str,
+def write_status(conn: sqlite3.Connection, collection: str, key: str, status: str, auditor: audit.Auditor,
                  action: str, reason: str = "") -> PutOutcome:
     """Change an item's status (delete, quarantine, restore) as a new version with its own change record."""
     if status not in STATUSES:
@@ -287,10 +292,38 @@ def write_status(conn: sqlite3.Connection, collection: str, key: str, status: st
     conn.execute(
         "INSERT INTO item_versions (item_id, version, content, metadata, source, content_hash, status,"
         " valid_from, change_seq, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (item_id, version, content, metadata, source, chash, status, now, seq, actor))
+        (item_id, version, content, metadata, source, chash, status, now, seq, auditor.actor))
     conn.execute("INSERT INTO changes (seq, item_id, op, version, at) VALUES (?,?,?,?,?)",
                  (seq, item_id, status, version, now))
-    audit.append(conn, actor, [audit.AuditRecord(action, f"{collection}/{key}",
+    auditor.append(conn, [audit.AuditRecord(action, f"{collection}/{key}",
                                                  {"from": old_status, "to": status, "version": version,
                                                   "seq": seq, "reason": reason})])
     return PutOutcome(collection, key, item_id, version, status, seq)
+
+
+def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: audit.Auditor,
+                reason: str = "", approval: int | None = None) -> dict[str, Any]:
+    """Erase an item and every version of it for good (e.g. an erasure request).
+
+    A change record (op ``purge``) tells the indexer to drop its vector; the item id is never reused.
+    The audit event keeps who, when, why and the content hash, never the content."""
+    row = conn.execute("SELECT id, content_hash, version, status FROM items WHERE collection = ? AND key = ?",
+                       (collection, key)).fetchone()
+    if row is None:
+        raise NotFound(f"no item {collection}/{key}", hint=f"`memdeck list {collection}` shows its keys")
+    item_id, chash, version, status = row
+    max_id, seq = _next_ids(conn)
+    versions = conn.execute("SELECT count(*) FROM item_versions WHERE item_id = ?", (item_id,)).fetchone()[0]
+    conn.execute("INSERT INTO meta (key, value) VALUES ('item_id_floor', ?)"
+                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(max_id),))
+    conn.execute("DELETE FROM embeddings WHERE item_id = ?", (item_id,))
+    conn.execute("DELETE FROM item_versions WHERE item_id = ?", (item_id,))
+    conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+    conn.execute("INSERT INTO changes (seq, item_id, op, version, at) VALUES (?,?,?,?,?)",
+                 (seq + 1, item_id, "purge", version, time.time()))
+    details: dict[str, Any] = {"id": item_id, "versions": versions, "last_status": status,
+                               "hash": chash[:16], "seq": seq + 1, "reason": reason}
+    if approval is not None:
+        details["approval"] = approval
+    auditor.append(conn, [audit.AuditRecord("memory.purge", f"{collection}/{key}", details)])
+    return {"collection": collection, "key": key, "id": item_id, "versions_erased": versions, "seq": seq + 1}

@@ -15,6 +15,9 @@ def render() -> str:
         "`memdeck config set KEY VALUE` (validated; every change is audited) or by hand. For one process,",
         "an environment variable `MEMDECK__SECTION__KEY` overrides the file (e.g. `MEMDECK__SEARCH__TOP_K=20`).",
         "`memdeck config show` prints the effective value of every setting and where it came from.",
+        "Security settings (`audit.*`, `roles.*`, `approvals.*`, marked *no env*) ignore environment",
+        "variables: whoever runs the process must not be able to give themselves a role that way.",
+        "Changing config needs the admin role.",
         "",
         "This page is generated from `core/config.py` by `docs/gen_config_doc.py`; a test fails if they differ.",
         "",
@@ -28,7 +31,8 @@ def render() -> str:
             allowed = f"{s.minimum:g} .. {s.maximum:g}"
         else:
             allowed = s.kind.__name__
-        lines.append(f"| `{s.key}` | `{s.default!r}` | {allowed} | {s.doc} |")
+        note = "" if s.env_override else " *(no env)*"
+        lines.append(f"| `{s.key}` | `{s.default!r}` | {allowed} | {s.doc}{note} |")
     return "\n".join(lines) + "\n"
 
 

@@ -381,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "load the demo corpus into an empty data dir")
     p.add_argument("--force", action="store_true", help="load even if the data dir has items")
     p.add_argument("--if-empty", action="store_true", help="load only if empty; otherwise do nothing")
+
+    from tui.cli_audit import register
+
+    register(sub, common)
     return parser
 
 
@@ -403,7 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemdeckError as exc:
         if args.json:
             print(json.dumps(exc.to_dict(), indent=2))
-        print(f"error: {exc}", file=sys.stderr)
+        label = "pending" if type(exc).__name__ == "ApprovalRequired" else "error"
+        print(f"{label}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
