@@ -943,8 +943,12 @@ class Memdeck:
 
     def approvals(self, status: str | None = "pending", limit: int = 200) -> list[dict[str, Any]]:
         self.require("audit.read", "approvals")
-        with self.db.write() as conn:
-            approvals.expire(conn, self.auditor)
+        with self.db.read() as conn:
+            overdue = conn.execute("SELECT 1 FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT 1",
+                                   (_now(),)).fetchone()
+        if overdue:  # a write (and its fsync) only when something actually expired: screens poll this
+            with self.db.write() as conn:
+                approvals.expire(conn, self.auditor)
         with self.db.read() as conn:
             return approvals.listing(conn, status, limit)
 
@@ -1128,6 +1132,11 @@ class Memdeck:
 
         return archive(self.db, self.layout.audit_archive_dir, self.auditor, before_seq=before_seq,
                        older_than=older_than, approval=approval)
+
+    def audit_head(self) -> int:
+        """The newest live event's seq (instant; screens poll it for a live tail)."""
+        self.require("audit.read", "audit")
+        return self.audit_reader.head_seq()
 
     def audit_counts(self) -> dict[str, Any]:
         self.require("audit.read", "audit")

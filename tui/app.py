@@ -20,6 +20,7 @@ from textual.screen import Screen
 
 from core.errors import MemdeckError
 from core.events import Event
+from screens.audit import AuditScreen
 from screens.explorer import ExplorerScreen
 from screens.health import HealthScreen, default_system_stats
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
@@ -36,6 +37,9 @@ class MemdeckCommands(Provider):
         assert isinstance(app, MemdeckApp)
         yield "Go to Memory Health", partial(app.switch_mode, "health"), "counts, drift, heartbeat, models"
         yield "Go to Memory Explorer", partial(app.switch_mode, "explorer"), "search and browse memory"
+        yield "Go to Audit Log", partial(app.switch_mode, "audit"), "who changed what, approvals"
+        yield "Verify audit chain", partial(app.run_screen_action, "audit", "verify"), "find tampering"
+        yield "Export audit log", partial(app.run_screen_action, "audit", "export"), "JSON lines or CSV"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
@@ -61,6 +65,7 @@ class MemdeckApp(App[None]):
     BINDINGS = [
         Binding("1", "switch_mode('health')", "Health", id="mode.health"),
         Binding("2", "switch_mode('explorer')", "Explorer", id="mode.explorer"),
+        Binding("3", "switch_mode('audit')", "Audit", id="mode.audit"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
@@ -82,7 +87,8 @@ class MemdeckApp(App[None]):
         self.clock = clock
         self.start_background = start_background
         self.blink = blink  # snapshot tests turn cursor blinking off so frames are deterministic
-        self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen()}
+        self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen(),
+                                                     "audit": AuditScreen()}
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_mount(self) -> None:

@@ -1,4 +1,4 @@
-"""Modal dialogs shared by every screen: confirm, error, help, metadata editor."""
+"""Modal dialogs shared by every screen: confirm, error, help, metadata editor, audit export."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static, TextArea
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -142,6 +142,65 @@ class MetadataModal(ModalScreen[dict[str, Any] | None]):
             self.query_one("#meta-error", Static).update("Metadata must be a JSON object { ... }")
             return
         self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ExportModal(ModalScreen[dict[str, Any] | None]):
+    """Where and how to export the audit events the current filter shows."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel"),
+                Binding("ctrl+s", "export", "Export", id="modal.export")]
+
+    def __init__(self, default_path: str, described_filter: str, can_unredact: bool) -> None:
+        super().__init__()
+        self.default_path = default_path
+        self.described_filter = described_filter
+        self.can_unredact = can_unredact
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog export-dialog"):
+            yield Label("Export audit events", classes="dialog-title")
+            yield Static(f"filter: {self.described_filter or '(all events)'}", id="export-filter")
+            yield Input(self.default_path, id="export-path")
+            with RadioSet(id="export-format"):
+                yield RadioButton("JSON lines", value=True, id="fmt-jsonl")
+                yield RadioButton("CSV", id="fmt-csv")
+            yield Checkbox("unredacted (admin only; recorded in the audit trail)", id="export-unredacted",
+                           disabled=not self.can_unredact)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export (ctrl+s)", variant="primary", id="export")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        path = self.query_one("#export-path", Input)
+        path.cursor_blink = getattr(self.app, "blink", True)
+        path.focus()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        path = self.query_one("#export-path", Input)
+        fmt = "csv" if event.pressed.id == "fmt-csv" else "jsonl"
+        stem, dot, ext = path.value.rpartition(".")
+        if dot and ext in ("jsonl", "csv"):
+            path.value = f"{stem}.{fmt}"
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.action_export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self.action_export()
+        else:
+            self.dismiss(None)
+
+    def action_export(self) -> None:
+        path = self.query_one("#export-path", Input).value.strip()
+        if not path:
+            self.notify("give a file path", severity="warning")
+            return
+        fmt = "csv" if self.query_one("#fmt-csv", RadioButton).value else "jsonl"
+        self.dismiss({"path": path, "format": fmt, "unredacted": self.query_one("#export-unredacted", Checkbox).value})
 
     def action_cancel(self) -> None:
         self.dismiss(None)

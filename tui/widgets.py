@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer")]
+MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer"), ("3", "audit", "Audit")]
 
 
 class ModeBar(Static):
