@@ -304,39 +304,57 @@ def _us(xs: list[float]) -> dict[str, float]:
             "p95_us": round(s[int(len(s) * 0.95)] * 1e6, 2), "min_us": round(s[0] * 1e6, 2)}
 
 
-def append_overhead(md: Memdeck, iters: int, batch_reps: int) -> dict[str, Any]:
+def _txn_ab(db: Any, actor: str, rules: Any, iters: int, base: int) -> dict[str, Any]:
+    """One write transaction (UPDATE of a meta row) with and without one ``audit.append``, interleaved."""
     out: dict[str, Any] = {}
-    with md.db.write() as conn:
+    with db.write() as conn:
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench_audit', '0')")
         out["pragma_synchronous"] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[
             conn.execute("PRAGMA synchronous").fetchone()[0]]
-    rules, actor = md.privacy, md.actor
     inner: list[float] = []
 
     def bare(i: int) -> None:
-        with md.db.write() as conn:
+        with db.write() as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'bench_audit'", (str(i),))
 
     def with_event(i: int) -> None:
-        with md.db.write() as conn:
+        with db.write() as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'bench_audit'", (str(i),))
             t0 = time.perf_counter()
-            audit.append(conn, actor, [put_record(i)], rules=rules)
+            audit.append(conn, actor, [put_record(base + i)], rules=rules)
             inner.append(time.perf_counter() - t0)
 
     for i in range(30):  # warm-up
         bare(i)
         with_event(i)
     inner.clear()
-    a, b = _ab(iters, with_event, bare)
+    a, b = _ab(iters, lambda i: with_event(i + 30), bare)
     out["txn_with_event"] = _us(a)
     out["txn_without_event"] = _us(b)
     out["append_call_in_txn"] = _us(inner)
     out["txn_diff_p50_us"] = round(out["txn_with_event"]["p50_us"] - out["txn_without_event"]["p50_us"], 2)
     out["txn_diff_mean_us"] = round(out["txn_with_event"]["mean_us"] - out["txn_without_event"]["mean_us"], 2)
+    return out
+
+
+def append_overhead(md: Memdeck, iters: int, batch_reps: int) -> dict[str, Any]:
+    from core.db import Database
+
+    rules, actor = md.privacy, md.actor
+    # (a) at the data dir's setting (FULL by default), then on a second Database handle on the same file
+    # opened with synchronous=NORMAL: the difference between the two is the extra fsync'd WAL bytes.
+    out: dict[str, Any] = {"full": _txn_ab(md.db, actor, rules, iters, 0)}
+    db_normal = Database(md.layout.db_path, synchronous="NORMAL")
+    try:
+        out["normal"] = _txn_ab(db_normal, actor, rules, iters, 1_000_000)
+    finally:
+        db_normal.close()
+    out["pragma_synchronous"] = out["full"]["pragma_synchronous"]
+    for k in ("txn_with_event", "txn_without_event", "append_call_in_txn", "txn_diff_p50_us", "txn_diff_mean_us"):
+        out[k] = out["full"][k]
 
     # Where one append's time goes (pure-Python parts looped; the INSERT is the remainder).
-    recs = [put_record(i) for i in range(2000)]
+    recs = [put_record(2_000_000 + i) for i in range(2000)]
     split: dict[str, float] = {}
     with md.db.write() as conn:
         t0 = time.perf_counter()
@@ -344,8 +362,11 @@ def append_overhead(md: Memdeck, iters: int, batch_reps: int) -> dict[str, Any]:
             audit.chain_head(conn)
         split["chain_head_us"] = (time.perf_counter() - t0) / len(recs) * 1e6
     t0 = time.perf_counter()
-    dets = [audit.encode_details(rules.scrub(r.details)) for r in recs]
-    split["scrub_and_encode_details_us"] = (time.perf_counter() - t0) / len(recs) * 1e6
+    scrubbed = [rules.scrub(r.details) for r in recs]
+    split["scrub_details_us"] = (time.perf_counter() - t0) / len(recs) * 1e6
+    t0 = time.perf_counter()
+    dets = [audit.encode_details(x) for x in scrubbed]
+    split["encode_details_us"] = (time.perf_counter() - t0) / len(recs) * 1e6
     t0 = time.perf_counter()
     for r in recs:
         audit.clean_field(r.action, 128), audit.clean_field(rules.scrub_text(r.target))
@@ -361,7 +382,7 @@ def append_overhead(md: Memdeck, iters: int, batch_reps: int) -> dict[str, Any]:
     # (b) 1,000 records appended in one transaction.
     per_call, per_txn = [], []
     for rep in range(batch_reps):
-        recs = [put_record(100_000 + rep * 1000 + j) for j in range(1000)]
+        recs = [put_record(3_000_000 + rep * 1000 + j) for j in range(1000)]
         gc.disable()
         t0 = time.perf_counter()
         with md.db.write() as conn:
@@ -494,6 +515,16 @@ def table(res: dict[str, Any]) -> str:
     rows.append([f"write txn with vs without 1 event, synchronous={ap['pragma_synchronous']} (p50)",
                  f"{ap['txn_with_event']['p50_us'] / 1000:.3f} vs {ap['txn_without_event']['p50_us'] / 1000:.3f} ms"
                  f" (+{ap['txn_diff_p50_us']:.0f} us)", "", ""])
+    nm = ap.get("normal")
+    if nm:
+        rows.append([f"write txn with vs without 1 event, synchronous={nm['pragma_synchronous']} (p50)",
+                     f"{nm['txn_with_event']['p50_us'] / 1000:.3f} vs {nm['txn_without_event']['p50_us'] / 1000:.3f}"
+                     f" ms (+{nm['txn_diff_p50_us']:.0f} us)", "", ""])
+    sp = ap["append_split_us"]
+    rows.append(["  split of one append: chain_head / scrub details / encode / clean+scrub target / hash / rest",
+                 f"{sp['chain_head_us']:.1f} / {sp['scrub_details_us']:.1f} / {sp['encode_details_us']:.1f} / "
+                 f"{sp['clean_and_scrub_target_us']:.1f} / {sp['event_hash_v2_us']:.1f} / "
+                 f"{sp['insert_and_rest_us_est']:.1f} us", "", ""])
     rows.append(["append 1,000 events in one txn", f"{ap['batch_1000']['append_us_per_event_median']:.1f} us/event"
                  f" ({ap['batch_1000']['txn_us_per_event_median']:.1f} incl. commit)", "", ""])
     p = res.get("put")

@@ -2,7 +2,7 @@
 
     python bench/run_all.py                 # everything (6-11 min on 2 cores once the data is cached)
     python bench/run_all.py --quick         # small sizes, a smoke test of the harness (~2-3 min)
-    python bench/run_all.py --only bulk,knn # a subset: prepare,bulk,knn,put,audit,embed,cli
+    python bench/run_all.py --only bulk,knn # a subset: prepare,bulk,knn,put,audit,embed,cli,trail
 
 memdeck runs in this interpreter's venv; the peers (raw hnswlib, Chroma) run in the interpreter named by
 MEMDECK_BENCH_PEER_PYTHON, a separate venv with chromadb==1.5.9, hnswlib and numpy (see bench/README.md).
@@ -30,7 +30,8 @@ sys.path.insert(0, str(HERE))
 from common import loadavg, machine_info  # noqa: E402
 
 PEER_ENV = "MEMDECK_BENCH_PEER_PYTHON"
-BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli")
+BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli", "trail")
+NEEDS_NO_PREPARE = {"trail"}  # bench_audit.py builds its own data
 
 
 def peer_python() -> tuple[str, bool, str]:
@@ -94,6 +95,8 @@ def plan(workdir: Path, quick: bool, profile: bool, peer: str, chroma: bool) -> 
         size = ["--texts", "64", "--reps", "1"] if quick else ["--texts", "512", "--reps", "3"]
         add("embed", "memdeck", [*md, "embed", *wd, "--backend", backend, *size, *prof], backend)
     add("cli", "memdeck", [*md, "cli", *wd, *(["--items", "100", "--runs", "2"] if quick else [])])
+    add("trail", "memdeck", [sys.executable, str(HERE / "bench_audit.py"), "--workdir", str(workdir),
+                             "--events", "100000" if quick else "1000000"], timeout=1800)
     return steps
 
 
@@ -193,6 +196,16 @@ def table(steps: list[dict[str, Any]]) -> str:
                  "", "", "<= 2 s", _verdict(None if not c else c["search_median_s"] <= 2.0)])
     rows.append(["6. `memdeck --help` (s, median of 5)", _f(c and c["help_median_s"], "{:.2f}"), "", "",
                  "< 1 s", _verdict(None if not c else c["help_median_s"] < 1.0)])
+    t = _get(steps, "trail", "memdeck")
+    tv = t and t["verify_live"]["threads_2"]["median_s"]
+    rows.append([f"7. audit verify of {t['events']:,} events, 2 threads (s, median of 3)" if t
+                 else "7. audit verify (s)", _f(tv, "{:.2f}"), "", "", "<= 5 s at 1M",
+                 _verdict(None if not t else t["target"]["met"])])
+    if t:
+        ap = t["append"]
+        rows.append(["7. audit append, 1 event in a write txn (us, p50; +txn cost at FULL)",
+                     f"{ap['append_call_in_txn']['p50_us']:.0f} (+{ap['txn_diff_p50_us']:.0f})", "", "",
+                     "(no target)", ""])
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -211,8 +224,8 @@ def main() -> int:
     if unknown:
         p.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHES)}")
     prepared = args.workdir is not None and (args.workdir / "corpus.json").exists()
-    if only and "prepare" not in only and not prepared:
-        only.add("prepare")  # every benchmark reads the prepared data sets
+    if only - NEEDS_NO_PREPARE and "prepare" not in only and not prepared:
+        only.add("prepare")  # every other benchmark reads the prepared data sets
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="memdeck-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     peer, chroma, peer_note = peer_python()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -24,7 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from core.audit_query import AuditFilter, parse_filter
 from core.errors import MemdeckError
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
-from tui.modals import ConfirmModal, ErrorModal, ExportModal
+from tui.modals import ConfirmModal, ErrorModal, EventModal, ExportModal
 from tui.virtual_table import Column, Row, VirtualTable
 from tui.widgets import ModeBar
 
@@ -47,17 +48,36 @@ def event_row(ev: dict[str, Any]) -> Row:
             (ev["target"], ""), (outcome, kind))
 
 
-def event_detail(ev: dict[str, Any]) -> str:
-    colour = {"ok": "green", "denied": "red", "failed": "yellow"}.get(ev["outcome"], "white")
-    details = json.dumps(ev["details"], indent=2, ensure_ascii=False, sort_keys=True)
-    return "\n".join([
-        f"[b]#{ev['seq']}[/b]  {escape(ev['action'])}  [{colour} b]{ev['outcome']}[/]",
-        f"[dim]time  [/] {_when(ev['at'])}.{int(ev['at'] * 1e6) % 1_000_000:06d} UTC",
-        f"[dim]actor [/] {escape(ev['actor'])}",
-        f"[dim]target[/] {escape(ev['target'])}",
-        "", "[dim]details (redacted)[/]", escape(details), "",
-        f"[dim]prev[/] {ev['prev_hash'][:32]}…", f"[dim]hash[/] {ev['hash'][:32]}…",
-    ])
+def flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested details as ``a.b: value`` lines: readable in a narrow pane, unlike indented JSON."""
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, str]] = []
+        for k in sorted(value, key=str):
+            out.extend(flatten(value[k], f"{prefix}{k}."))
+        return out
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return [(prefix.rstrip("."), text)]
+
+
+def event_detail(ev: dict[str, Any]) -> Text:
+    """The whole event as a Rich Text (not markup: details are user data and may contain brackets)."""
+    colour = {"ok": "green", "denied": "red", "failed": "yellow"}.get(ev["outcome"], "")
+    micro = int(ev["at"] * 1e6) % 1_000_000
+    text = Text.assemble((f"#{ev['seq']}", "bold"), "  ", (ev["action"], "bold"), "  ",
+                         (ev["outcome"], f"bold {colour}"), "\n")
+    for label, value in (("time", f"{_when(ev['at'])}.{micro:06d} UTC"), ("actor", ev["actor"]),
+                         ("target", ev["target"])):
+        text.append(f"{label:<7}", "dim")
+        text.append(f"{value}\n")
+    text.append("\ndetails (redacted)\n", "dim")
+    for key, value in flatten(ev["details"]):
+        text.append(f"{key}: ", "cyan")
+        text.append(f"{value}\n")
+    text.append("\nprev ", "dim")
+    text.append(f"{ev['prev_hash'][:24]}…\n")
+    text.append("hash ", "dim")
+    text.append(f"{ev['hash'][:24]}…")
+    return text
 
 
 class AuditScreen(Screen[None]):
@@ -194,9 +214,10 @@ class AuditScreen(Screen[None]):
 
     def _show_status(self) -> None:
         flt = self._filter.describe()
-        mode = "[green]live[/]" if self._follow else "[yellow]paused[/] (f resumes following)"
+        # (spaces go inside the tags: Textual's markup drops whitespace right after a closing tag)
+        mode = "[green]live  [/]" if self._follow else "[yellow]paused (f resumes following)  [/]"
         self._status(f"{self._match_count:,} event(s)" + (f" match [b]{escape(flt)}[/]" if flt else "")
-                     + f"  ·  {mode}  ·  / filter  v verify  e export  F1 help")
+                     + f"  ·  {mode}·  / filter  v verify  e export  F1 help")
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, MemdeckError):
@@ -221,6 +242,15 @@ class AuditScreen(Screen[None]):
                 self._show_detail(current)
 
         run_in_thread(self, lambda: core.audit_events(keys), show, self._failed, name="audit-rows")
+
+    def on_resize(self) -> None:
+        # Below ~110 columns the table needs the whole width; Enter shows an event in a dialog instead.
+        self.set_class(self.size.width < 110, "narrow")
+
+    def on_virtual_table_selected(self, message: VirtualTable.Selected) -> None:
+        ev = self._events.get(message.key)
+        if ev is not None:
+            self.app.push_screen(EventModal(event_detail(ev)))
 
     def on_virtual_table_highlighted(self, message: VirtualTable.Highlighted) -> None:
         if message.key is not None:
@@ -325,10 +355,10 @@ class AuditScreen(Screen[None]):
         report = job.result
         if report.ok:
             summary = escape(report.summary().removeprefix("audit chain intact: "))
-            self._set_chain(f"[green b]✓ chain intact[/]  {summary}  ·  verified {_when(report.checked_at)} UTC")
+            self._set_chain(f"[green b]✓ chain intact  [/]{summary}  ·  verified {_when(report.checked_at)} UTC")
             self.notify("audit chain intact", timeout=4)
             return
-        self._set_chain(f"[red b]✗ chain BROKEN at event #{report.first_bad_seq}[/]: {escape(report.problem or '')}")
+        self._set_chain(f"[red b]✗ chain BROKEN at event #{report.first_bad_seq}:  [/]{escape(report.problem or '')}")
         self.app.push_screen(ErrorModal(
             f"The audit chain is broken at event #{report.first_bad_seq}: {report.problem}",
             "The audit database was changed outside memdeck. Keep a copy of the data dir as evidence, compare "

@@ -13,8 +13,10 @@ from helpers import WordHashEmbedder
 from textual.widgets import DataTable, Input
 from tui_support import FROZEN_NOW, FrozenCore, fixed_system_stats
 
+from core.errors import ApprovalRequired
 from core.memdeck import Memdeck
 from core.paths import resource_dir
+from core.roles import Identity
 from tui.app import MemdeckApp
 
 SIZES = [(80, 24), (120, 36)]
@@ -22,12 +24,17 @@ SIZES = [(80, 24), (120, 36)]
 
 @pytest.fixture
 def demo_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memdeck]:
+    import core.approvals
+    import core.audit
     import core.heartbeat
     import core.store
 
     monkeypatch.setattr(core.store.time, "time", lambda: FROZEN_NOW - 3600)
+    monkeypatch.setattr(core.audit.time, "time", lambda: FROZEN_NOW - 3600)
+    monkeypatch.setattr(core.approvals.time, "time", lambda: FROZEN_NOW - 600)
     monkeypatch.setattr(core.heartbeat.time, "time", lambda: FROZEN_NOW - 120)
-    md = Memdeck.open(tmp_path / "demo", embedder=WordHashEmbedder())
+    # A fixed identity: the actor shows on screen and goes into every audit hash.
+    md = Memdeck.open(tmp_path / "demo", embedder=WordHashEmbedder(), identity=Identity("alice", ("staff",)))
     lines = (resource_dir() / "demo" / "items.jsonl").read_text(encoding="utf-8").splitlines()
     md.put_many([json.loads(line) for line in lines if line.strip()])
     md.heartbeat_once("timer")
@@ -145,3 +152,58 @@ def test_error_modal(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int
         await pilot.pause(0.3)
 
     assert snap_compare(app_for(demo_core), terminal_size=size, run_before=before)
+
+
+async def _audit_ready(pilot: Any) -> None:
+    await _health_ready(pilot)
+    await pilot.press("3")
+    app = pilot.app
+    for _ in range(200):
+        if "#" in str(app.screen.query_one("#audit-detail-body").render()) and \
+                app.screen.query_one("#approvals-table", DataTable).row_count:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+def _with_pending_purge(md: Memdeck) -> Memdeck:
+    md.role_grant("bob", "admin")
+    md.config_set("approvals.purge", "true")
+    bob = Memdeck.open(md.layout.root, embedder=WordHashEmbedder(), identity=Identity("bob"), startup_check=False)
+    try:
+        with pytest.raises(ApprovalRequired):
+            bob.purge("docs", "runbook/charging-dock-fault#1", "duplicate of the vendor manual")
+    finally:
+        bob.close()
+    return md
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_audit(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(_with_pending_purge(demo_core)), terminal_size=size, run_before=_audit_ready)
+
+
+def test_audit_verified(snap_compare: Any, demo_core: Memdeck) -> None:
+    async def verified(pilot: Any) -> None:
+        await _audit_ready(pilot)
+        await pilot.press("v")
+        for _ in range(200):
+            if "intact" in str(pilot.app.screen.query_one("#audit-chain").render()):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        await pilot.press("down")  # the verify event itself records timings that vary run to run
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(_with_pending_purge(demo_core)), terminal_size=(120, 36), run_before=verified)
+
+
+def test_audit_export_modal(snap_compare: Any, demo_core: Memdeck) -> None:
+    async def export(pilot: Any) -> None:
+        await _audit_ready(pilot)
+        await pilot.press("e")
+        await pilot.pause(0.3)
+        pilot.app.screen.query_one("#export-path", Input).value = "/srv/exports/memdeck-audit.jsonl"
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(_with_pending_purge(demo_core)), terminal_size=(80, 24), run_before=export)

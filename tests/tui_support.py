@@ -46,6 +46,12 @@ class FrozenCore:
         return result
 
 
+    def audit_verify(self, job: Any = None, threads: int = 2) -> Any:
+        report = self._md.audit_verify(job, threads)
+        report.seconds, report.checked_at = 0.05, FROZEN_NOW
+        return report
+
+
 class SlowRecordingCore(FrozenCore):
     """Every public call sleeps and records the thread it ran on, to prove none runs on the event loop."""
 

@@ -204,3 +204,23 @@ class ExportModal(ModalScreen[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class EventModal(ModalScreen[None]):
+    """One audit event in full (used where the screen is too narrow for the side pane)."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="modal.close")]
+
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog event-dialog"):
+            yield Label("Audit event", classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body, id="event-body")
+            yield Static("esc closes", classes="dialog-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -53,6 +53,7 @@ class VirtualTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True)
@@ -61,6 +62,14 @@ class VirtualTable(ScrollView, can_focus=True):
         """The cursor moved to the row with ``key`` (None when the table is empty)."""
 
         def __init__(self, table: VirtualTable, key: int | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    class Selected(Message):
+        """Enter (or a double click) on the row with ``key``."""
+
+        def __init__(self, table: VirtualTable, key: int) -> None:
             super().__init__()
             self.table = table
             self.key = key
@@ -165,10 +174,8 @@ class VirtualTable(ScrollView, can_focus=True):
         else:
             for (text, kind), col in zip(row, self.columns, strict=False):
                 style = base
-                if kind:
+                if kind and index != self.cursor:  # on the cursor row, contrast wins over colour
                     style = base + self._kind_style(kind)
-                    if index == self.cursor:
-                        style = style + Style(bgcolor=base.bgcolor)
                 cell = text if len(text) <= col.width else text[: col.width - 1] + "…"
                 segments.append(Segment(cell.ljust(col.width) + " ", style))
         strip = Strip(segments).crop(scroll_x, scroll_x + width)
@@ -216,5 +223,11 @@ class VirtualTable(ScrollView, can_focus=True):
     def action_jump(self, where: int) -> None:
         self._move_to(0 if where == 0 else len(self.keys) - 1)
 
+    def action_select(self) -> None:
+        if self.current_key is not None:
+            self.post_message(self.Selected(self, self.current_key))
+
     def on_click(self, event: Click) -> None:
         self._move_to(self.scroll_offset.y + event.y)
+        if event.chain == 2:
+            self.action_select()
