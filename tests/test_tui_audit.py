@@ -291,3 +291,24 @@ async def test_narrow_terminal_hides_the_side_pane_and_enter_opens_the_event(cor
         assert f"#{core.audit_head()}" in body and "role.grant" in body
         await pilot.press("escape")
         assert isinstance(app.screen, AuditScreen)
+
+
+async def test_a_viewer_cannot_delete_from_the_explorer(core: Memdeck, data_dir: Path) -> None:
+    viewer = Memdeck.open(data_dir, embedder=WordHashEmbedder(), identity=Identity("vera"), startup_check=False)
+    app = make_app(viewer)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("2")
+            results = app.screen.query_one("#results", DataTable)
+            await wait_for(pilot, lambda: results.row_count == 5)
+            results.focus()
+            await pilot.press("d")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+            assert "viewer" in str(app.screen.query_one("#error-message", Static).render())
+    finally:
+        viewer.close()
+    assert all(i["status"] == "active" for i in core.list_items("facts"))
+    denied = core.audit_log(AuditFilterFor("memory.delete"))
+    assert denied and denied[0]["outcome"] == "denied" and denied[0]["actor"] == "vera"
