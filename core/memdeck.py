@@ -164,6 +164,7 @@ class Memdeck:
                 embedder = None
         self = cls(layout, config, db, embedder, embedder_error, identity, privacy, creator)
         try:
+            self._record_config_edits()
             self._open_index()
             if startup_check and self._embedder is not None:
                 report = self._sync_check()
@@ -768,6 +769,7 @@ class Memdeck:
             details["approval"] = approval
         with self.db.write() as conn:
             self.auditor.one(conn, "config.set", key, details)
+            self._remember_config(conn)
         self._config_mtime = self._config_stamp()
         return {"key": key, "old": old, "new": new}
 
@@ -803,6 +805,31 @@ class Memdeck:
         return {"loaded": written, "unchanged": len(outcomes) - written, "path": str(path)}
 
     # ------------------------------------------------------------------ roles
+    def _config_snapshot(self) -> dict[str, Any]:
+        from core.config import BY_KEY
+
+        return {k: self.config.get(k) for k in BY_KEY if self.config.source_of(k) == "file"}
+
+    def _remember_config(self, conn: Any) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('config_seen', ?) ON CONFLICT(key) DO UPDATE"
+                     " SET value = excluded.value", (json.dumps(self._config_snapshot(), sort_keys=True),))
+
+    def _record_config_edits(self) -> None:
+        """config.toml edited by hand (or by anything but memdeck) since memdeck last wrote it: record
+        what changed as an audit event, so role and approval changes can never slip in unseen."""
+        now = self._config_snapshot()
+        with self.db.write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'config_seen'").fetchone()
+            before = json.loads(row[0]) if row else {}
+            if row is not None and before != now:
+                changed = {k: {"old": before.get(k), "new": now.get(k)} for k in sorted(set(before) | set(now))
+                           if before.get(k) != now.get(k)}
+                self.auditor.one(conn, "config.edited_outside", str(self.layout.config_path), {"changed": changed})
+                self._notice(f"config.toml was edited outside memdeck ({', '.join(changed)}); "
+                             "recorded in the audit log")
+            if row is None or before != now:
+                self._remember_config(conn)
+
     def _config_stamp(self) -> int:
         try:
             return self.layout.config_path.stat().st_mtime_ns
@@ -820,6 +847,8 @@ class Memdeck:
             self.config = Config.load(self.layout.config_path)
         except ConfigError as exc:
             self._notice(f"config.toml changed but cannot be read, keeping the previous settings: {exc.message}")
+            return
+        self._record_config_edits()
 
     @property
     def role(self) -> Role:
@@ -902,7 +931,8 @@ class Memdeck:
 
                 raise StorageError(f"cannot write {self.layout.config_path}: {exc.strerror}; roles unchanged") from exc
             self.auditor.one(conn, action, name, details)
-        self.config = Config.load(self.layout.config_path)
+            self.config = Config.load(self.layout.config_path)
+            self._remember_config(conn)
         self._config_mtime = self._config_stamp()
         self.bus.publish("roles.changed", principal=name, role=details["new"])
         return details

@@ -191,6 +191,13 @@ def test_audit_verified(snap_compare: Any, demo_core: Memdeck) -> None:
             if "intact" in str(pilot.app.screen.query_one("#audit-chain").render()):
                 break
             await pilot.pause(0.05)
+        from tui.virtual_table import VirtualTable
+
+        table = pilot.app.screen.query_one("#audit-table", VirtualTable)
+        for _ in range(200):  # wait for the live tail to pick up the audit.verify event itself
+            if table.keys and table.keys[0] == 332:
+                break
+            await pilot.pause(0.05)
         await pilot.pause(0.3)
         await pilot.press("down")  # the verify event itself records timings that vary run to run
         await pilot.pause(0.3)
