@@ -33,10 +33,12 @@ _COLS = ("id", "action", "target", "params", "requested_by", "requested_at", "ex
 def request(conn: sqlite3.Connection, auditor: audit.Auditor, action: str, target: str,
             params: dict[str, Any], ttl_s: float, note: str = "") -> int:
     now = time.time()
+    rules = auditor.rules or audit.default_rules()
+    params = rules.scrub(params)  # a reason like "password=..." must not sit in this table either
     cur = conn.execute(
         "INSERT INTO approvals (action, target, params, requested_by, requested_at, expires_at, note)"
         " VALUES (?,?,?,?,?,?,?)", (action, target, json.dumps(params, sort_keys=True), auditor.actor, now,
-                                    now + ttl_s, note))
+                                    now + ttl_s, rules.scrub_text(note)))
     approval_id = int(cur.lastrowid or 0)
     auditor.one(conn, "approval.request", f"approval/{approval_id}",
                 {"action": action, "target": target, "params": params, "expires_at": now + ttl_s})

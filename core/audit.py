@@ -71,13 +71,19 @@ def event_hash(seq: int, at: float, actor: str, action: str, target: str, outcom
     return fn(seq, at, actor, action, target, outcome, details, prev_hash)
 
 
+def _valid_utf8(text: str) -> str:
+    """Lone surrogates (Python's stand-in for undecodable bytes, e.g. from argv) cannot be encoded as
+    UTF-8, so they could not be hashed or stored; keep them visible as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def clean_field(text: str, limit: int = 1024) -> str:
     """Control characters out (they would make the v2 encoding ambiguous), length bounded."""
-    return _CONTROL.sub("\ufffd", str(text))[:limit]
+    return _valid_utf8(_CONTROL.sub("\ufffd", str(text)))[:limit]
 
 
 def encode_details(details: dict[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _valid_utf8(json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ def archive(db: Database, archive_dir: Path, auditor: audit.Auditor, *, before_s
     with db.read() as conn:
         prev_row = conn.execute("SELECT prev_hash FROM audit_events WHERE seq = ?", (first,)).fetchone()
     expected_prev = _expected_prev(db)
-    check = _scan_range(db, first, last, lambda n: None, threading.Event())
+    # Scan one event past the stretch: if the last archived event was edited and re-hashed, only the
+    # next event's link shows it, and that evidence must not leave the live table.
+    check = _scan_range(db, first, last + 1, lambda n: None, threading.Event())
     bad = check.problem or (None if check.first and check.first[2] and check.first[0] == first
                             and check.first[1] == expected_prev else "start")
-    if bad is not None or check.count != events or prev_row is None:
+    if bad is not None or check.count not in (events, events + 1) or prev_row is None:
         where = check.problem.seq if check.problem else first
         raise StorageError(f"the audit chain is broken at or near event #{where}; archive refused so the "
                            "evidence stays in the live table", hint="run `memdeck audit verify` for details")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import shlex
 import time
@@ -34,9 +35,13 @@ def parse_time(text: str, now: float | None = None) -> float:
     if m:
         return (now if now is not None else time.time()) - float(m.group(1)) * _UNITS[m.group(2)]
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise InvalidInput(f"cannot read time {text!r}: not a finite number")
+        return value
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -94,8 +99,9 @@ class AuditFilter:
             clauses.append("at < ?")
             args.append(self.until)
         if self.text:
+            # SQLite's lower() folds ASCII only; fold the needle the same way so "Über" finds "Über".
             clauses.append("instr(lower(details), ?) > 0")
-            args.append(self.text.lower())
+            args.append("".join(c.lower() if c.isascii() else c for c in self.text))
         if self.after_seq is not None:
             clauses.append("seq > ?")
             args.append(self.after_seq)

@@ -224,6 +224,10 @@ class Config:
             return "env"
         return "file" if key in self._file_values else "default"
 
+    def file_values(self) -> dict[str, Value]:
+        """What config.toml itself says (environment overrides left out)."""
+        return dict(self._file_values)
+
     def rows(self) -> list[dict[str, Any]]:
         """Every setting with its effective value, where it came from, and its documentation."""
         return [

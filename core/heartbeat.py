@@ -32,7 +32,8 @@ def run_beat(md: Memdeck, trigger: str) -> dict[str, Any]:
         found = report.counts()
         details["active_items"] = report.active_items
         details["index_live"] = report.index_live
-        if not report.clean and md.config.get("sync.auto_repair"):
+        # With two-person approval on for repairs, the heartbeat reports and leaves repairing to people.
+        if not report.clean and md.config.get("sync.auto_repair") and not md.config.get("approvals.sync_repair"):
             result = md._sync_repair(trigger="heartbeat")  # policy set by an admin
             repaired = sum(found.values()) - sum(result["after"].values())
             details["after"] = result["after"]

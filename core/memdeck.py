@@ -687,7 +687,7 @@ class Memdeck:
         if approval is not None:
             details["approval"] = approval
         with self.db.write() as conn:
-            self.auditor.one(conn, "sync.rebuild", "index", details)
+            self.auditor.one(conn, "index.rebuild", "index", details)
         result = {"vectors": new.live_count, "watermark": new.watermark,
                   "seconds": round(time.perf_counter() - start, 3)}
         self.bus.publish("index.rebuilt", **result)
@@ -758,8 +758,10 @@ class Memdeck:
         if key not in BY_KEY:
             self.config.set(key, value)  # raises the helpful unknown-key error
         BY_KEY[key].parse(value)
+        # A roles.* key is a role change whichever command makes it.
+        extra = ("approvals.roles",) if key.startswith("roles.") else ()
         return self._gated("config.set", key, {"key": key, "value": value},
-                           lambda approval: self._config_set(key, value, approval))
+                           lambda approval: self._config_set(key, value, approval), extra)
 
     def _config_set(self, key: str, value: Any, approval: int | None = None) -> dict[str, Any]:
         self._reload_config_if_changed()
@@ -806,9 +808,7 @@ class Memdeck:
 
     # ------------------------------------------------------------------ roles
     def _config_snapshot(self) -> dict[str, Any]:
-        from core.config import BY_KEY
-
-        return {k: self.config.get(k) for k in BY_KEY if self.config.source_of(k) == "file"}
+        return dict(self.config.file_values())
 
     def _remember_config(self, conn: Any) -> None:
         conn.execute("INSERT INTO meta (key, value) VALUES ('config_seen', ?) ON CONFLICT(key) DO UPDATE"
@@ -909,10 +909,9 @@ class Memdeck:
             after[role].append(name)
         import tomli_w
 
-        from core.config import BY_KEY
-
         # Write all three lists in one atomic file replace: a crash never leaves someone in two roles.
-        values = {k: self.config.get(k) for k in BY_KEY if self.config.source_of(k) == "file"}
+        # Start from the file's own values: an environment override must not be written into it.
+        values: dict[str, Any] = dict(self.config.file_values())
         for r, key in ROLE_KEYS.items():
             values[key] = join_names(after[r])
         nested: dict[str, dict[str, Any]] = {}
@@ -938,14 +937,15 @@ class Memdeck:
         return details
 
     # ------------------------------------------------------------------ approvals
-    def _gated(self, action: str, target: str, params: dict[str, Any], run: Callable[[int | None], T]) -> T:
+    def _gated(self, action: str, target: str, params: dict[str, Any], run: Callable[[int | None], T],
+               extra_settings: tuple[str, ...] = ()) -> T:
         """Check the role; if two-person approval is on for ``action``, file a request instead of running.
 
         Failures of admin actions are audited too (outcome ``failed``), in their own transaction, since
         the action's own transaction rolled back."""
         self.require(action, target)
-        setting = approvals.SETTING_FOR_ACTION.get(action)
-        if setting is not None and self.config.get(setting):
+        settings = (approvals.SETTING_FOR_ACTION.get(action), *extra_settings)
+        if any(s is not None and self.config.get(s) for s in settings):
             with self.db.write() as conn:
                 approvals.expire(conn, self.auditor)
                 rid = approvals.request(conn, self.auditor, action, target, params,
@@ -1063,6 +1063,7 @@ class Memdeck:
         """Erase an item and all its versions for good (admin; optionally two-person approved)."""
         store.validate_collection(collection)
         store.validate_key(key)
+        self.require("memory.purge", f"{collection}/{key}")  # before the lookup: no existence oracle
         with self.db.read() as conn:
             found = conn.execute("SELECT 1 FROM items WHERE collection = ? AND key = ?", (collection, key)).fetchone()
             if found is None:

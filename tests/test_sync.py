@@ -124,7 +124,7 @@ def test_rebuild_index_matches_sqlite(md: Memdeck) -> None:
     assert result["vectors"] == 39
     assert md.sync_check().clean
     with md.db.read() as conn:
-        assert conn.execute("SELECT count(*) FROM audit_events WHERE action='sync.rebuild'").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM audit_events WHERE action='index.rebuild'").fetchone()[0] == 1
 
 
 def test_stats_report(md: Memdeck) -> None:

@@ -105,7 +105,7 @@ async def test_rebuild_runs_in_a_core_worker_with_progress(core: Memdeck) -> Non
                        and (core.layout.index_dir / "CURRENT").exists())
         with core.db.read() as conn:
             await wait_for(pilot, lambda: conn.execute(
-                "SELECT count(*) FROM audit_events WHERE action='sync.rebuild'").fetchone()[0] == 1)
+                "SELECT count(*) FROM audit_events WHERE action='index.rebuild'").fetchone()[0] == 1)
         await wait_for(pilot, lambda: not app.screen.query_one("#job-row").display)
 
 

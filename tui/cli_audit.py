@@ -68,10 +68,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         seq_text, _, want = args.expect_head.partition(":")
         try:
             seq = int(seq_text)
+            if len(want) < 16 or any(c not in "0123456789abcdef" for c in want.lower()):
+                raise ValueError
         except ValueError:
             from core.errors import InvalidInput
 
-            raise InvalidInput("--expect-head takes SEQ:HASH, as printed by an earlier verify") from None
+            raise InvalidInput("--expect-head takes SEQ:HASH (at least 16 hex digits), as printed by an earlier "
+                               "verify") from None
         with _open(args, startup_check=False) as md:
             rows = md.audit_reader.rows([seq], redacted=False)
         have = rows[0]["hash"] if rows else (report.head_hash if seq == report.head_seq else None)
