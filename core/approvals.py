@@ -24,6 +24,7 @@ SETTING_FOR_ACTION = {
     "role.grant": "approvals.roles",
     "role.revoke": "approvals.roles",
     "audit.archive": "approvals.audit_archive",
+    "backup.restore": "approvals.restore",
 }
 
 _COLS = ("id", "action", "target", "params", "requested_by", "requested_at", "expires_at", "status",

@@ -101,6 +101,13 @@ def _principals(value: Value) -> str | None:
     return None
 
 
+def _hhmm(value: Value) -> str | None:
+    hh, sep, mm = str(value).partition(":")
+    if not sep or not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
+        return f"{value!r} is not a time of day like 02:30"
+    return None
+
+
 def _approval(action: str, what: str) -> Setting:
     return Setting(f"approvals.{action}", False, f"Two-person approval for {what}: one admin requests, a "
                    "different admin approves, then it runs.", env_override=False)
@@ -153,6 +160,19 @@ SETTINGS: tuple[Setting, ...] = (
     _approval("config_set", "config changes (including these approval settings)"),
     _approval("roles", "role grants and revocations"),
     _approval("audit_archive", "archiving audit events"),
+    _approval("restore", "restoring a backup over the live data"),
+    Setting("backup.schedule", "off", "Scheduled backups: off, daily or weekly (the app's scheduler and "
+            "`memdeck backup run-scheduled` both follow it).", choices=("off", "daily", "weekly")),
+    Setting("backup.time", "02:30", "Local time of day for scheduled backups (HH:MM).", check=_hhmm),
+    Setting("backup.weekday", "sun", "Day of weekly backups.",
+            choices=("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
+    Setting("backup.redacted", False, "Make scheduled backups redacted (no personal data, no vectors)."),
+    Setting("backup.keep_daily", 7, "Prune keeps the newest backup of each of this many days.", 0, 3650),
+    Setting("backup.keep_weekly", 4, "Prune also keeps the newest backup of each of this many weeks.", 0, 520),
+    Setting("backup.keep_safety", 3, "Prune keeps this many of the safety backups taken before restores.", 0, 100),
+    Setting("backup.dir", "", "Folder for backups; empty = the data dir's backups folder.", env_override=False),
+    Setting("backup.notify_command", "", "Command run after every scheduled backup and every backup failure, "
+            "with MEMDECK_EVENT, MEMDECK_BACKUP_ID, MEMDECK_MESSAGE set (no shell).", env_override=False),
     Setting("approvals.expire_hours", 24.0, "Pending approval requests expire after this many hours.",
             0.01, 8760, env_override=False),
 )

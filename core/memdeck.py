@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from core.errors import (
     NotEmpty,
     NotFound,
     PermissionDenied,
+    StorageError,
 )
 from core.events import EventBus
 from core.paths import DataLayout, atomic_write_bytes, resolve_data_dir, resource_dir
@@ -55,6 +56,9 @@ from core.store import EmbeddingRace, NewItem, PutOutcome
 from core.sync import DriftReport, audit_drift
 from core.vectors import IndexParams, VectorIndex, clean_stray_files
 from core.workers import Job, Workers
+
+if TYPE_CHECKING:
+    from core.backup import BackupFolder, BackupInfo, VerifyResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +119,8 @@ class Memdeck:
         self.auditor = audit.Auditor(self.actor, privacy)
         self.audit_reader = AuditReader(db, privacy)
         self._config_mtime = self._config_stamp()
+        self._dir_lock: Any = None
+        self._scheduler_thread: threading.Thread | None = None
         self.notices: list[str] = []
         self._index_lock = threading.RLock()
         self._heartbeat_thread: threading.Thread | None = None
@@ -131,11 +137,19 @@ class Memdeck:
 
         ``identity`` defaults to this process's OS user. Passing another one is for tests and for
         services acting for a person; whoever can call Python here can already read the files."""
+        from core.restore import JOURNAL, open_shared
+
         layout = DataLayout(resolve_data_dir(data_dir))
         layout.ensure()
+        interrupted = (layout.root / JOURNAL).exists()
+        dir_lock = open_shared(layout.root)  # finishes an interrupted restore first
         identity = identity or current_identity()
-        config = Config.load(layout.config_path)
-        privacy = PrivacyRules.load(layout.root)
+        try:
+            config = Config.load(layout.config_path)
+            privacy = PrivacyRules.load(layout.root)
+        except BaseException:
+            dir_lock.close()
+            raise
         db = Database(layout.db_path, synchronous=config.get("storage.synchronous"),
                       busy_timeout_ms=config.get("storage.busy_timeout_ms"))
         try:
@@ -148,6 +162,7 @@ class Memdeck:
                 creator = str(row[0]) if row else None
         except BaseException:
             db.close()
+            dir_lock.close()
             raise
         embedder_error = None
         if embedder is None:
@@ -163,6 +178,9 @@ class Memdeck:
                 embedder_error = str(exc)
                 embedder = None
         self = cls(layout, config, db, embedder, embedder_error, identity, privacy, creator)
+        self._dir_lock = dir_lock
+        if interrupted:
+            self._notice("finished a restore that was interrupted (the data dir holds the restored backup)")
         try:
             self._record_config_edits()
             self._open_index()
@@ -173,6 +191,7 @@ class Memdeck:
                                  "run `memdeck sync repair` (the heartbeat repairs it when allowed)")
         except BaseException:
             self.db.close()
+            dir_lock.close()
             raise
         return self
 
@@ -198,6 +217,9 @@ class Memdeck:
         except MemdeckError as exc:
             log.warning("index checkpoint on close failed: %s", exc)
         self.db.close()
+        from core.restore import release_lock
+
+        release_lock(self._dir_lock)
 
     def _notice(self, message: str) -> None:
         log.info(message)
@@ -479,6 +501,16 @@ class Memdeck:
             raise InvalidInput(f"k must be between 1 and 1000, got {k}")
         scope = ",".join(collections) or "*"
         self.require("memory.search", scope)
+        result = self._search(query, k, collections=collections, statuses=statuses, since=since, until=until)
+        if self.config.get("audit.access_events"):
+            self.record_access("memory.search", scope, {
+                "query": query, "k": k, "mode": result.mode, "hits": len(result.hits),
+                "ids": [h.id for h in result.hits[:10]]})
+        return result
+
+    def _search(self, query: str, k: int, *, collections: Sequence[str] = (), statuses: Sequence[str] = ("active",),
+                since: float | None = None, until: float | None = None) -> SearchResult:
+        """Search without the role check or access event (restore's canaries run on a staged copy)."""
         weights = SearchWeights(self.config.get("search.vector_weight"), self.config.get("search.keyword_weight"),
                                 self.config.get("search.rrf_k"), max(k, self.config.get("search.candidates")))
         filters = SearchFilters(tuple(collections), tuple(statuses), since, until)
@@ -505,10 +537,6 @@ class Memdeck:
                        total=(time.perf_counter() - t0) * 1000)
         mode = "hybrid" if qvec is not None and weights.keyword > 0 else (
             "keyword-only" if qvec is None else "vector-only")
-        if self.config.get("audit.access_events"):
-            self.record_access("memory.search", scope, {
-                "query": query, "k": k, "mode": mode, "hits": len(hits),
-                "ids": [h.id for h in hits[:10]]})
         return SearchResult(query, hits, mode, warnings, {k_: round(v, 3) for k_, v in timings.items()})
 
     # ------------------------------------------------------------------ ingestion
@@ -1172,3 +1200,218 @@ class Memdeck:
     def audit_counts(self) -> dict[str, Any]:
         self.require("audit.read", "audit")
         return self.audit_reader.counts()
+
+    # ------------------------------------------------------------------ backup and restore
+    def record_event(self, action: str, target: str, details: dict[str, Any], outcome: str = "ok") -> None:
+        """Append one audit event in its own transaction (for outcomes that have no other transaction)."""
+        with self.db.write() as conn:
+            self.auditor.one(conn, action, target, details, outcome=outcome)
+
+    @property
+    def backup_folder(self) -> BackupFolder:
+        from core.backup import BackupFolder
+
+        configured = self.config.get("backup.dir")
+        return BackupFolder(Path(configured).expanduser() if configured else self.layout.backups_dir)
+
+    def backups(self) -> list[BackupInfo]:
+        self.require("backup.list", "backups")
+        return self.backup_folder.all()
+
+    def backup_create(self, note: str = "", redacted: bool = False, to: str | Path | None = None,
+                      trigger: str = "manual", job: Job | None = None, kind: str | None = None) -> BackupInfo:
+        """A consistent snapshot while everything keeps running (editor). Audited either way."""
+        from core.backup import BackupFolder, create
+
+        self.require("backup.create", "backups")
+        folder = BackupFolder(Path(to).expanduser()) if to else self.backup_folder
+        kind = kind or ("redacted" if redacted else "full")
+        progress = (lambda d, t, m: job.progress(d, t, m)) if job else None
+        try:
+            info = create(self, folder.folder, kind=kind, redacted=redacted, note=note[:500], trigger=trigger,
+                          progress=progress)
+        except MemdeckError as exc:
+            self.record_event("backup.create", str(folder.folder), {"error": exc.message, "trigger": trigger},
+                              outcome="failed")
+            self.bus.publish("backup.failed", error=exc.message)
+            raise
+        self.record_event("backup.create", info.id, {"kind": kind, "bytes": info.bytes, "sha256": info.sha256,
+                                                     "trigger": trigger, "note": info.note,
+                                                     "items": info.counts.get("items"), "folder": str(folder.folder)})
+        self.bus.publish("backup.created", id=info.id, bytes=info.bytes, backup_kind=kind)
+        return info
+
+    def backup_verify(self, backup_id: str, folder: str | Path | None = None) -> VerifyResult:
+        """Checksums, archive integrity, manifest consistency and SQLite's integrity check (editor)."""
+        from core.backup import BackupFolder, verify
+
+        self.require("backup.verify", backup_id)
+        store = BackupFolder(Path(folder).expanduser()) if folder else self.backup_folder
+        info = store.get(backup_id)
+        result = verify(Path(info.path), info.sha256 or None, store.folder / f".verify-{info.id}")
+        if store.sidecar(info.id).exists():
+            info.verified_at, info.verified_ok = _now(), result.ok
+            info.verify_problem = "; ".join(result.problems)[:500] or None
+            try:
+                store.save(info)
+            except OSError as exc:
+                log.warning("could not record verification of %s: %s", info.id, exc)
+        self.record_event("backup.verify", info.id, {"ok": result.ok, "problems": result.problems[:10]},
+                          outcome="ok" if result.ok else "failed")
+        self.bus.publish("backup.verified", id=info.id, ok=result.ok)
+        return result
+
+    def backup_prune(self, dry_run: bool = True) -> dict[str, Any]:
+        """Delete backups outside the retention policy (admin); never the only verified one."""
+        from core.backup import prune_plan
+
+        self.require("backup.list" if dry_run else "backup.prune", "backups")
+        store = self.backup_folder
+        plan = prune_plan(store.all(), self.config.get("backup.keep_daily"), self.config.get("backup.keep_weekly"),
+                          self.config.get("backup.keep_safety"))
+        result = {"dry_run": dry_run, "deleted": [b.id for b in plan], "bytes": sum(b.bytes for b in plan)}
+        if dry_run or not plan:
+            return result
+        for b in plan:
+            Path(b.path).unlink(missing_ok=True)
+            store.sidecar(b.id).unlink(missing_ok=True)
+        self.record_event("backup.prune", str(store.folder), {"deleted": result["deleted"], "bytes": result["bytes"]})
+        self.bus.publish("backup.pruned", deleted=len(plan))
+        return result
+
+    def backup_schedule(self) -> dict[str, Any]:
+        from core.backup_schedule import schedule_status
+
+        self.require("backup.list", "backups")
+        return schedule_status(self, _now())
+
+    def backup_run_scheduled(self, force: bool = False) -> dict[str, Any] | None:
+        from core.backup_schedule import run_if_due
+
+        self.require("backup.create", "backups")
+        return run_if_due(self, _now(), force=force)
+
+    def start_scheduler(self) -> None:
+        """The backup scheduler thread (the app's twin of `memdeck backup run-scheduled`)."""
+        from core.backup_schedule import scheduler_loop
+
+        if self._scheduler_thread is None and self.can("backup.create"):
+            self._scheduler_thread = threading.Thread(target=scheduler_loop, args=(self,),
+                                                      name="memdeck-backup-scheduler", daemon=True)
+            self._scheduler_thread.start()
+
+    def restore(self, backup_id: str, dry_run: bool = False, job: Job | None = None,
+                folder: str | Path | None = None) -> dict[str, Any]:
+        """Verify, stage, check (drift audit, re-embedding, canary queries), take a safety backup, then swap.
+
+        A dry run reports what would change and touches nothing (editor). A real restore needs admin
+        (and a second admin when ``approvals.restore`` is on). Afterwards this instance is closed: open
+        the data dir again to use the restored memory."""
+        from core.backup import BackupFolder
+
+        store = BackupFolder(Path(folder).expanduser()) if folder else self.backup_folder
+        if dry_run:
+            self.require("backup.verify", backup_id)
+            return self._restore(store.get(backup_id), store, dry_run=True, job=job)
+        self.require("backup.restore", backup_id)
+        info = store.get(backup_id)
+        params = {"backup_id": info.id, "folder": str(store.folder)}
+        return self._gated("backup.restore", info.id, params,
+                           lambda approval: self._restore(info, store, dry_run=False, job=job, approval=approval))
+
+    def _restore(self, info: BackupInfo, store: BackupFolder, dry_run: bool, job: Job | None = None,
+                 approval: int | None = None) -> dict[str, Any]:
+        import shutil
+
+        from core import restore as rs
+        from core.backup import verify
+
+        def step(n: int, message: str) -> None:
+            if job is not None:
+                job.check_cancelled()
+                job.progress(n, 8, message)
+
+        step(1, "verifying the backup")
+        checked = verify(Path(info.path), info.sha256 or None, store.folder / f".verify-{info.id}")
+        if not checked.ok:
+            raise StorageError(f"backup {info.id} failed verification; nothing was restored: "
+                               + "; ".join(checked.problems[:5]), hint="pick another backup (`memdeck backup list`)")
+        root = self.layout.root
+        staging = root / f".restore-{info.id}"
+        try:
+            step(2, "unpacking into a staging folder")
+            try:
+                manifest = rs.extract(Path(info.path), staging)
+            except OSError as exc:
+                raise StorageError(f"cannot unpack backup {info.id} into {staging}: {exc.strerror or exc}; "
+                                   "the live data is untouched", hint="free some disk space and retry") from exc
+            if dry_run:
+                step(8, "comparing with the live data")
+                report = rs.diff(self.db.path, staging / "memdeck.db")
+                return {"dry_run": True, "backup": info.id, "manifest": {k: manifest.get(k) for k in (
+                    "created_at", "kind", "redacted", "note", "counts", "audit_head", "model_fp", "schema_version")},
+                        "diff": report}
+            step(3, "opening the staged copy (migrations, index)")
+            staged = Memdeck.open(staging, embedder=self._embedder, startup_check=False, identity=self.identity)
+            try:
+                step(4, "drift audit and re-embedding what lacks a vector")
+                repair = staged._sync_repair(trigger="restore")
+                step(5, "canary queries")
+                canaries = staged._run_canaries(manifest.get("canaries", []))
+                chain = staged._verify_chain_quietly()
+                staged.checkpoint()
+            finally:
+                staged.close()
+            passed = sum(1 for c in canaries if c["found"])
+            if canaries and passed < 0.9 * len(canaries):
+                raise StorageError(f"restore stopped: only {passed} of {len(canaries)} canary queries found their "
+                                   "item in the staged copy; the live data is untouched",
+                                   hint="verify the backup, or restore an older one")
+            if not chain["ok"]:
+                raise StorageError(f"restore stopped: the backup's audit chain is broken ({chain['problem']}); "
+                                   "the live data is untouched")
+            step(6, "safety backup of the current state")
+            safety = self.backup_create(note=f"before restoring {info.id}", kind="safety")
+            marks = rs.live_marks(self.db.path)
+            step(7, "swapping the restored data in")
+            self.close()
+            lock = rs.open_lock(root, exclusive=True, wait=False)
+            try:
+                if rs.live_marks(root / "memdeck.db") != marks:
+                    raise StorageError("memory changed while the restore was being prepared; nothing was swapped",
+                                       hint="run the restore again (the safety backup is kept)")
+                rs.clean_strays_except(root, staging)
+                rs.swap(root, staging, info.id)
+            finally:
+                rs.release_lock(lock)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        step(8, "recording the restore")
+        details = {"backup": info.id, "safety_backup": safety.id, "backup_created_at": manifest.get("created_at"),
+                   "redacted": manifest.get("redacted"), "reembedded": repair["fixed"]["reembedded"],
+                   "canaries": f"{passed}/{len(canaries)}", "previous_head": marks[1]}
+        if approval is not None:
+            details["approval"] = approval
+        with Memdeck.open(root, embedder=self._embedder, startup_check=False, identity=self.identity) as fresh:
+            fresh.record_event("backup.restore", info.id, details)
+            counts = fresh.stats(with_drift=False)["items"]
+        return {"dry_run": False, "backup": info.id, "safety_backup": safety.id, "canaries": canaries,
+                "reembedded": repair["fixed"]["reembedded"], "items": counts, "reopen": True}
+
+    def _run_canaries(self, canaries: list[dict[str, str]], k: int = 10) -> list[dict[str, Any]]:
+        out = []
+        for c in canaries:
+            try:
+                result = self._search(c["query"], k, collections=[c["collection"]])
+                keys = [h.key for h in result.hits]
+            except MemdeckError:
+                keys = []
+            out.append({**c, "found": c["expected_key"] in keys,
+                        "rank": keys.index(c["expected_key"]) + 1 if c["expected_key"] in keys else None})
+        return out
+
+    def _verify_chain_quietly(self) -> dict[str, Any]:
+        from core.audit_verify import verify_chain
+
+        report = verify_chain(self.db, self.layout.audit_archive_dir)
+        return {"ok": report.ok, "problem": report.problem}

@@ -30,6 +30,27 @@ class Rule:
     scope: str
     pattern: re.Pattern[str]
     replacement: str
+    check: str | None = None
+
+    def apply(self, text: str) -> str:
+        if self.check is None:
+            return self.pattern.sub(self.replacement, text)
+        return self.pattern.sub(lambda m: m.expand(self.replacement) if luhn_ok(m.group(0)) else m.group(0), text)
+
+
+def luhn_ok(text: str) -> bool:
+    """The payment-card checksum: a 13-19 digit run that fails it is not a card number."""
+    digits = [int(c) for c in text if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,10 @@ class PrivacyRules:
                 raise ConfigError(f"{source}: rule {name!r} has a bad pattern: {exc}") from exc
             if not pattern.pattern:
                 raise ConfigError(f"{source}: rule {name!r} has an empty pattern")
-            rules.append(Rule(name, scope, pattern, str(entry.get("replacement", "[redacted]"))))
+            check = entry.get("check")
+            if check not in (None, "luhn"):
+                raise ConfigError(f"{source}: rule {name!r} has check {check!r}; the only check is luhn")
+            rules.append(Rule(name, scope, pattern, str(entry.get("replacement", "[redacted]")), check))
         fields = raw.get("fields", {})
         if not isinstance(fields, dict):
             raise ConfigError(f"{source}: [fields] must be a table")
@@ -89,7 +113,7 @@ class PrivacyRules:
     def _apply(self, text: str, scopes: tuple[str, ...]) -> str:
         for rule in self.rules:
             if rule.scope in scopes:
-                text = rule.pattern.sub(rule.replacement, text)
+                text = rule.apply(text)
         return text
 
     def scrub_text(self, text: str) -> str:

@@ -80,7 +80,10 @@ REQUIRED: dict[str, Role] = {
     "audit.read": Role.VIEWER,
     "audit.verify": Role.VIEWER,
     "audit.export": Role.VIEWER,
+    "backup.list": Role.VIEWER,
     "memory.put": Role.EDITOR,
+    "backup.create": Role.EDITOR,
+    "backup.verify": Role.EDITOR,
     "memory.delete": Role.EDITOR,
     "memory.quarantine": Role.EDITOR,
     "memory.restore": Role.EDITOR,
@@ -98,6 +101,8 @@ REQUIRED: dict[str, Role] = {
     "audit.archive": Role.ADMIN,
     "approval.approve": Role.ADMIN,
     "approval.reject": Role.ADMIN,
+    "backup.prune": Role.ADMIN,
+    "backup.restore": Role.ADMIN,
 }
 
 PURPOSE: dict[str, str] = {
@@ -111,6 +116,8 @@ PURPOSE: dict[str, str] = {
     "config.set": "changing config", "role.grant": "granting roles", "role.revoke": "revoking roles",
     "audit.export_unredacted": "exporting the audit log unredacted", "audit.archive": "archiving audit events",
     "approval.approve": "approving requests", "approval.reject": "rejecting requests",
+    "backup.list": "listing backups", "backup.create": "making backups", "backup.verify": "verifying backups",
+    "backup.prune": "pruning backups", "backup.restore": "restoring a backup",
 }
 
 ROLE_KEYS = {Role.ADMIN: "roles.admin", Role.EDITOR: "roles.editor", Role.VIEWER: "roles.viewer"}

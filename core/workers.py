@@ -33,6 +33,7 @@ class Job:
     state: str = "pending"  # pending, running, ok, failed, cancelled
     result: Any = None
     error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)
     started_at: float = 0.0
     finished_at: float = 0.0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -85,10 +86,10 @@ class Workers:
                 job.result = fn(job)
                 job.state = "ok"
             except Cancelled as exc:
-                job.state, job.error = "cancelled", str(exc)
+                job.state, job.error, job.exception = "cancelled", str(exc), exc
             except Exception as exc:
                 log.exception("job %s failed", name)
-                job.state, job.error = "failed", str(exc)
+                job.state, job.error, job.exception = "failed", str(exc), exc
             finally:
                 job.finished_at = time.time()
                 job._finished.set()

@@ -382,9 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="load even if the data dir has items")
     p.add_argument("--if-empty", action="store_true", help="load only if empty; otherwise do nothing")
 
-    from tui.cli_audit import register
+    from tui import cli_audit, cli_backup
 
-    register(sub, common)
+    cli_audit.register(sub, common)
+    cli_backup.register(sub, common)
     return parser
 
 
