@@ -9,8 +9,9 @@ What each kind of tampering looks like to the walk:
 Rewriting *every* later event with fresh hashes cannot be caught by any self-contained chain;
 compare the head hash this prints with one recorded elsewhere (``memdeck audit verify --expect-head``).
 
-The live walk splits the sequence range over threads: SQLite builds each event's canonical string in
-C with the GIL released, while the other thread hashes.
+SQLite builds each event's canonical string in C; Python only hashes and compares. The walk can split
+the sequence range over threads, but measured on 2 cores that is slower (the per-row Python work holds
+the GIL, so threads take turns), hence the default of one thread (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -72,34 +73,36 @@ class _RangeResult:
     problem: Problem | None = None
 
 
-def _v1_hash(conn: Any, seq: int) -> str:
-    r = conn.execute("SELECT seq, at, actor, action, target, outcome, details, prev_hash FROM audit_events"
+def _legacy_row(conn: Any, seq: int) -> tuple[str, bool]:
+    """(prev_hash, own hash ok) for an event not written with the v2 encoding (slow path, rare)."""
+    r = conn.execute("SELECT seq, at, actor, action, target, outcome, details, prev_hash, hv, hash FROM audit_events"
                      " WHERE seq = ?", (seq,)).fetchone()
-    return audit.event_hash_v1(*r)
+    ok = r[8] == 1 and audit.event_hash_v1(*r[:8]) == r[9]
+    return str(r[7]), ok
 
 
 def _scan_range(db: Database, lo: int, hi: int, tick: Callable[[int], None],
                 stop: threading.Event) -> _RangeResult:
+    """Walk events ``lo..hi``. Only (seq, hash, canonical string) cross into Python per row: the
+    previous hash is the canonical string's last field, so it need not be fetched separately."""
     out = _RangeResult()
     sha = hashlib.sha256
     sep = audit.SEP
     with db.read() as conn:
         cur = conn.execute(
-            f"SELECT seq, prev_hash, hash, hv, CASE WHEN hv = 2 THEN {audit.CANONICAL_V2_SQL} END"
+            f"SELECT seq, hash, CASE WHEN hv = 2 THEN {audit.CANONICAL_V2_SQL} END"
             " FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi))
         last_seq, last_hash = 0, ""
         while not stop.is_set():
             batch = cur.fetchmany(_FETCH)
             if not batch:
                 break
-            for seq, prev, stored, hv, canon in batch:
-                if hv == 2:
-                    ok = (isinstance(canon, str) and canon.count(sep) == 7
-                          and sha(canon.encode("utf-8")).hexdigest() == stored)
-                elif hv == 1:
-                    ok = _v1_hash(conn, seq) == stored
+            for seq, stored, canon in batch:
+                if canon is not None:
+                    ok = canon.count(sep) == 7 and sha(canon.encode("utf-8")).hexdigest() == stored
+                    prev = canon[canon.rfind(sep) + 1:]
                 else:
-                    ok = False
+                    prev, ok = _legacy_row(conn, seq)
                 if out.first is None:
                     out.first = (seq, prev, ok)
                 elif seq != last_seq + 1:
@@ -157,7 +160,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_chain(db: Database, archive_dir: Path, *, threads: int = 2,
+def verify_chain(db: Database, archive_dir: Path, *, threads: int = 1,
                  progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> VerifyReport:
     """Verify archive segments, then the live chain; report the first bad sequence number."""

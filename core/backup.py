@@ -171,9 +171,10 @@ def audit_head(conn: sqlite3.Connection) -> dict[str, Any]:
     return {"seq": row[0], "hash": row[1]} if row else {"seq": 0, "hash": "0" * 64}
 
 
-def build_canaries(conn: sqlite3.Connection, n: int = 12) -> list[dict[str, str]]:
-    """Query -> expected key pairs drawn evenly from active items: each query is the start of an
-    item's own text, so a healthy restore must find that item near the top."""
+def build_canaries(conn: sqlite3.Connection, n: int = 24) -> list[dict[str, str]]:
+    """Candidate query -> expected key pairs drawn evenly from active items. Each query is a window from
+    the middle of an item's own text (openings repeat: every meeting note starts with its attendees),
+    so a healthy restore must find that item near the top."""
     total = conn.execute("SELECT count(*) FROM items WHERE status = 'active'").fetchone()[0]
     if not total:
         return []
@@ -184,7 +185,9 @@ def build_canaries(conn: sqlite3.Connection, n: int = 12) -> list[dict[str, str]
         words = content.split()
         if len(words) < 4:
             continue
-        out.append({"query": " ".join(words[:12])[:200], "expected_key": key, "collection": collection})
+        start = max(0, len(words) // 2 - 6)
+        out.append({"query": " ".join(words[start:start + 12])[:200], "expected_key": key,
+                    "collection": collection})
     return out
 
 
@@ -326,6 +329,10 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
             canaries = build_canaries(conn)
         finally:
             conn.close()
+        if not redacted:  # keep the canaries the live data answers today, with the rank it gave
+            canaries = [{"query": c["query"], "expected_key": c["expected_key"], "collection": c["collection"],
+                         "rank_at_backup": c["rank"]} for c in md._run_canaries(canaries) if c["found"]]
+        canaries = canaries[:12]
         files.append((db_copy, "memdeck.db"))
         for name in ("config.toml", "privacy.toml"):
             src_file = md.layout.root / name

@@ -207,8 +207,9 @@ class Memdeck:
             return
         self._closed = True
         self.workers.shutdown()
-        if self._heartbeat_thread is not None:
-            self._heartbeat_thread.join(timeout=5)
+        for thread in (self._heartbeat_thread, self._scheduler_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5)
         try:
             never_saved = not (self.layout.index_dir / "CURRENT").exists()
             due = self.index.dirty_changes >= self.config.get("index.checkpoint_every")
@@ -1130,7 +1131,7 @@ class Memdeck:
         self.require("audit.read", "audit")
         return self.audit_reader.rows(seqs)
 
-    def audit_verify(self, job: Job | None = None, threads: int = 2) -> VerifyReport:
+    def audit_verify(self, job: Job | None = None, threads: int = 1) -> VerifyReport:
         """Walk archive and live chain; the result is itself recorded (outcome ok, or failed)."""
         from core.audit_verify import verify_chain
 
@@ -1375,7 +1376,11 @@ class Memdeck:
             marks = rs.live_marks(self.db.path)
             step(7, "swapping the restored data in")
             self.close()
-            lock = rs.open_lock(root, exclusive=True, wait=False)
+            try:
+                lock = rs.open_lock(root, exclusive=True, wait=False)
+            except StorageError as exc:
+                raise StorageError(f"{exc.message}; the live data is unchanged (a safety backup {safety.id} was "
+                                   "taken anyway)", exc.hint) from exc
             try:
                 if rs.live_marks(root / "memdeck.db") != marks:
                     raise StorageError("memory changed while the restore was being prepared; nothing was swapped",

@@ -111,8 +111,11 @@ class Workers:
         self.stopping.set()
         with self._lock:
             items = list(self._threads.values())
-        for job, _ in items:
-            job.cancel()
+        me = threading.current_thread()
+        for job, thread in items:
+            if thread is not me:  # a job may close its own Memdeck (a restore does)
+                job.cancel()
         deadline = time.monotonic() + timeout
         for _, thread in items:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread is not me:
+                thread.join(max(0.0, deadline - time.monotonic()))

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from core.errors import MemdeckError
 from core.events import Event
 from screens.audit import AuditScreen
+from screens.backup import BackupScreen
 from screens.explorer import ExplorerScreen
 from screens.health import HealthScreen, default_system_stats
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
@@ -40,6 +41,8 @@ class MemdeckCommands(Provider):
         yield "Go to Audit Log", partial(app.switch_mode, "audit"), "who changed what, approvals"
         yield "Verify audit chain", partial(app.run_screen_action, "audit", "verify"), "find tampering"
         yield "Export audit log", partial(app.run_screen_action, "audit", "export"), "JSON lines or CSV"
+        yield "Go to Backup and restore", partial(app.switch_mode, "backup"), "create, verify, restore"
+        yield "Create a backup now", partial(app.run_screen_action, "backup", "create"), "consistent snapshot"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
@@ -66,6 +69,7 @@ class MemdeckApp(App[None]):
         Binding("1", "switch_mode('health')", "Health", id="mode.health"),
         Binding("2", "switch_mode('explorer')", "Explorer", id="mode.explorer"),
         Binding("3", "switch_mode('audit')", "Audit", id="mode.audit"),
+        Binding("4", "switch_mode('backup')", "Backup", id="mode.backup"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
@@ -88,7 +92,7 @@ class MemdeckApp(App[None]):
         self.start_background = start_background
         self.blink = blink  # snapshot tests turn cursor blinking off so frames are deterministic
         self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen(),
-                                                     "audit": AuditScreen()}
+                                                     "audit": AuditScreen(), "backup": BackupScreen()}
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_mount(self) -> None:
@@ -124,11 +128,28 @@ class MemdeckApp(App[None]):
             self.notify(notice, severity="warning", timeout=10)
         if self.start_background:
             core.start_heartbeat()
+            if hasattr(core, "start_scheduler"):
+                core.start_scheduler()
             embedder = getattr(core, "_embedder", None)
             if embedder is not None and hasattr(embedder, "warm"):
                 core.workers.start("warm-embedder", lambda job: embedder.warm("query"))
         for screen in self.mode_screens.values():
             screen.post_message(CoreReady())
+
+    def detach_core(self) -> Any:
+        """Take the core away from every screen (a restore is about to close it); returns it."""
+        core, self.core = self.core, None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for screen in self.mode_screens.values():
+            screen.post_message(CoreFailed(RuntimeError("restoring a backup: the data dir is closed for a moment")))
+        return core
+
+    def reopen_core(self) -> None:
+        """Open the data dir again (after a restore swapped the live data)."""
+        self.core_error = None
+        self._start_opening()
 
     def _core_failed(self, exc: BaseException) -> None:
         self.core_error = exc

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer"), ("3", "audit", "Audit")]
+MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer"), ("3", "audit", "Audit"),
+                                     ("4", "backup", "Backup")]
 
 
 class ModeBar(Static):
