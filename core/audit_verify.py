@@ -9,9 +9,10 @@ What each kind of tampering looks like to the walk:
 Rewriting *every* later event with fresh hashes cannot be caught by any self-contained chain;
 compare the head hash this prints with one recorded elsewhere (``memdeck audit verify --expect-head``).
 
-SQLite builds each event's canonical string in C; Python only hashes and compares. The walk can split
-the sequence range over threads, but measured on 2 cores that is slower (the per-row Python work holds
-the GIL, so threads take turns), hence the default of one thread (see docs/benchmarks.md).
+SQLite builds each event's canonical string in C; Python only hashes and compares. Chains of 200k
+events or more are split into chunks walked by two spawned processes; threads would not help (the
+per-row Python work holds the GIL, so they take turns: measured slower than one thread, see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from core import audit
 from core.db import Database
 
 _FETCH = 5000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,47 +86,63 @@ def _legacy_row(conn: Any, seq: int) -> tuple[str, bool]:
 
 def _scan_range(db: Database, lo: int, hi: int, tick: Callable[[int], None],
                 stop: threading.Event) -> _RangeResult:
+    with db.read() as conn:
+        return _scan_conn(conn, lo, hi, tick, stop)
+
+
+def _scan_file_range(db_path: str, lo: int, hi: int) -> _RangeResult:
+    """One chunk in a worker process: its own read-only connection, no SQLAlchemy, no threads."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        conn.execute("BEGIN")
+        return _scan_conn(conn, lo, hi, lambda n: None, threading.Event())
+    finally:
+        conn.close()
+
+
+def _scan_conn(conn: Any, lo: int, hi: int, tick: Callable[[int], None], stop: threading.Event) -> _RangeResult:
     """Walk events ``lo..hi``. Only (seq, hash, canonical string) cross into Python per row: the
     previous hash is the canonical string's last field, so it need not be fetched separately."""
     out = _RangeResult()
     sha = hashlib.sha256
     sep = audit.SEP
-    with db.read() as conn:
-        cur = conn.execute(
-            f"SELECT seq, hash, CASE WHEN hv = 2 THEN {audit.CANONICAL_V2_SQL} END"
-            " FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi))
-        last_seq, last_hash = 0, ""
-        while not stop.is_set():
-            batch = cur.fetchmany(_FETCH)
-            if not batch:
-                break
-            for seq, stored, canon in batch:
-                if canon is not None:
-                    ok = canon.count(sep) == 7 and sha(canon.encode("utf-8")).hexdigest() == stored
-                    prev = canon[canon.rfind(sep) + 1:]
+    cur = conn.execute(
+        f"SELECT seq, hash, CASE WHEN hv = 2 THEN {audit.CANONICAL_V2_SQL} END"
+        " FROM audit_events WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi))
+    last_seq, last_hash = 0, ""
+    while not stop.is_set():
+        batch = cur.fetchmany(_FETCH)
+        if not batch:
+            break
+        for seq, stored, canon in batch:
+            if canon is not None:
+                ok = canon.count(sep) == 7 and sha(canon.encode("utf-8")).hexdigest() == stored
+                prev = canon[canon.rfind(sep) + 1:]
+            else:
+                prev, ok = _legacy_row(conn, seq)
+            if out.first is None:
+                out.first = (seq, prev, ok)
+            elif seq != last_seq + 1:
+                out.problem = Problem(last_seq + 1, "missing",
+                                      f"event(s) #{last_seq + 1}-#{seq - 1} are missing (deleted)")
+                return out
+            elif prev != last_hash:
+                if ok:
+                    out.problem = Problem(last_seq, "rehashed",
+                                          f"event #{last_seq} was changed and its hash recomputed "
+                                          f"(event #{seq} still links to the original)")
                 else:
-                    prev, ok = _legacy_row(conn, seq)
-                if out.first is None:
-                    out.first = (seq, prev, ok)
-                elif seq != last_seq + 1:
-                    out.problem = Problem(last_seq + 1, "missing",
-                                          f"event(s) #{last_seq + 1}-#{seq - 1} are missing (deleted)")
-                    return out
-                elif prev != last_hash:
-                    if ok:
-                        out.problem = Problem(last_seq, "rehashed",
-                                              f"event #{last_seq} was changed and its hash recomputed "
-                                              f"(event #{seq} still links to the original)")
-                    else:
-                        out.problem = Problem(seq, "edited", f"event #{seq} was altered (link and hash)")
-                    return out
-                if not ok:
-                    out.problem = Problem(seq, "edited", f"event #{seq} does not match its hash (edited)")
-                    return out
-                last_seq, last_hash = seq, stored
-                out.count += 1
-            out.last = (last_seq, last_hash)
-            tick(len(batch))
+                    out.problem = Problem(seq, "edited", f"event #{seq} was altered (link and hash)")
+                return out
+            if not ok:
+                out.problem = Problem(seq, "edited", f"event #{seq} does not match its hash (edited)")
+                return out
+            last_seq, last_hash = seq, stored
+            out.count += 1
+        out.last = (last_seq, last_hash)
+        tick(len(batch))
     return out
 
 
@@ -160,7 +179,41 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_chain(db: Database, archive_dir: Path, *, threads: int = 1,
+PROCESS_THRESHOLD = 200_000
+
+
+def _scan_in_processes(db: Database, bounds: list[tuple[int, int]], processes: int, total: int,
+                       progress: Callable[[int, int], None] | None,
+                       should_stop: Callable[[], bool] | None) -> list[_RangeResult | BaseException]:
+    """Large chains: chunks walked by ``processes`` spawned workers (threads would take turns on the
+    GIL). Spawned, not forked: the TUI and core run threads, and forking those is unsafe."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from core.errors import Cancelled
+
+    results: list[_RangeResult | BaseException] = []
+    done = 0
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_scan_file_range, str(db.path), a, b) for a, b in bounds]
+        try:
+            for fut in futures:
+                res = fut.result()
+                results.append(res)
+                done += res.count
+                if progress is not None:
+                    progress(done, total)
+                if should_stop is not None and should_stop():
+                    raise Cancelled("audit verification cancelled")
+                if res.problem is not None:  # later chunks cannot report an earlier seq
+                    break
+        finally:
+            for fut in futures:
+                fut.cancel()
+    return results
+
+
+def verify_chain(db: Database, archive_dir: Path, *, threads: int = 1, processes: int = 2,
                  progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> VerifyReport:
     """Verify archive segments, then the live chain; report the first bad sequence number."""
@@ -198,12 +251,24 @@ def verify_chain(db: Database, archive_dir: Path, *, threads: int = 1,
     total = int(count or 0)
     if total:
         lo, hi = int(lo), int(hi)
+        use_procs = processes > 1 and total >= PROCESS_THRESHOLD
         n_threads = max(1, min(threads, total // 20_000 + 1))
-        step = (hi - lo + 1 + n_threads - 1) // n_threads
-        bounds = [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(n_threads)]
+        parts = 16 if use_procs else n_threads
+        step = (hi - lo + 1 + parts - 1) // parts
+        bounds = [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(parts)]
+        bounds = [(a, b) for a, b in bounds if a <= b]
         done = [0]
         lock = threading.Lock()
         stop = threading.Event()
+        results: list[_RangeResult | BaseException] = [_RangeResult() for _ in bounds]
+        if use_procs:
+            try:
+                results = _scan_in_processes(db, bounds, processes, total, progress, should_stop)
+            except (OSError, RuntimeError) as exc:  # no processes here: fall back to this thread
+                log.warning("audit verify in processes failed (%s); walking in one thread", exc)
+                use_procs = False
+                bounds = [(lo, hi)]
+                results = [_RangeResult()]
 
         def tick(n: int) -> None:
             with lock:
@@ -213,20 +278,19 @@ def verify_chain(db: Database, archive_dir: Path, *, threads: int = 1,
             if progress is not None:
                 progress(done[0], total)
 
-        results: list[_RangeResult | BaseException] = [_RangeResult() for _ in bounds]
-
         def run(i: int, a: int, b: int) -> None:
             try:
                 results[i] = _scan_range(db, a, b, tick, stop)
             except BaseException as exc:  # surfaced below
                 results[i] = exc
 
-        workers = [threading.Thread(target=run, args=(i, a, b), name=f"audit-verify-{i}", daemon=True)
-                   for i, (a, b) in enumerate(bounds)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        if not use_procs:
+            workers = [threading.Thread(target=run, args=(i, a, b), name=f"audit-verify-{i}", daemon=True)
+                       for i, (a, b) in enumerate(bounds)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
         if stop.is_set():
             from core.errors import Cancelled
 

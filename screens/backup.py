@@ -38,7 +38,7 @@ def verified_text(b: dict[str, Any]) -> str:
 def backup_detail(b: dict[str, Any]) -> str:
     counts = b.get("counts") or {}
     per = counts.get("by_collection") or {}
-    lines = [f"[b]{escape(b['id'])}[/b]", f"kind      {b['kind']}{' (redacted)' if b['redacted'] else ''}",
+    lines = [f"[b]{escape(b['id'])}[/b]", f"kind      {b['kind']}{' (redacted)' if b['redacted'] and b['kind'] != 'redacted' else ''}",
              f"created   {iso_utc(b['created_at'])} UTC by {escape(b.get('created_by') or '-')}",
              f"trigger   {b.get('trigger', '-')}", f"size      {human_bytes(b['bytes'])}",
              f"items     {counts.get('items', '-')}  versions {counts.get('versions', '-')}",
@@ -104,9 +104,9 @@ class BackupScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table: DataTable[str] = self.query_one("#backups", DataTable)
-        for label, key, width in (("id", "id", 24), ("kind", "kind", 8), ("created (UTC)", "created", 16),
-                                  ("size", "size", 8), ("items", "items", 6), ("verified", "verified", 9),
-                                  ("note", "note", 24)):
+        # No kind column: the id ends with it (…-full, …-redacted, …-safety).
+        for label, key, width in (("id", "id", 25), ("created (UTC)", "created", 16), ("size", "size", 8),
+                                  ("items", "items", 6), ("verified", "verified", 8), ("note", "note", 24)):
             table.add_column(label, key=key, width=width)
         self.query_one("#backup-job").display = False
         if self.memapp.core is not None:
@@ -167,7 +167,7 @@ class BackupScreen(Screen[None]):
         table.clear()
         self._rows = {r["id"]: r for r in rows}
         for r in rows:
-            table.add_row(r["id"], r["kind"], iso_utc(r["created_at"]), human_bytes(r["bytes"]),
+            table.add_row(r["id"], iso_utc(r["created_at"]), human_bytes(r["bytes"]),
                           str((r.get("counts") or {}).get("items", "-")), verified_text(r), r["note"][:40],
                           key=r["id"])
         if current in self._rows:

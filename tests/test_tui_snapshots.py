@@ -26,12 +26,14 @@ SIZES = [(80, 24), (120, 36)]
 def demo_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Memdeck]:
     import core.approvals
     import core.audit
+    import core.backup
     import core.heartbeat
     import core.store
 
     monkeypatch.setattr(core.store.time, "time", lambda: FROZEN_NOW - 3600)
     monkeypatch.setattr(core.audit.time, "time", lambda: FROZEN_NOW - 3600)
     monkeypatch.setattr(core.approvals.time, "time", lambda: FROZEN_NOW - 600)
+    monkeypatch.setattr(core.backup.time, "time", lambda: FROZEN_NOW - 1800)
     monkeypatch.setattr(core.heartbeat.time, "time", lambda: FROZEN_NOW - 120)
     # A fixed identity: the actor shows on screen and goes into every audit hash.
     md = Memdeck.open(tmp_path / "demo", embedder=WordHashEmbedder(), identity=Identity("alice", ("staff",)))
@@ -214,3 +216,51 @@ def test_audit_export_modal(snap_compare: Any, demo_core: Memdeck) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app_for(_with_pending_purge(demo_core)), terminal_size=(80, 24), run_before=export)
+
+
+def _with_backups(md: Memdeck) -> Memdeck:
+    first = md.backup_create(note="before the Porto move")
+    md.backup_verify(first.id)
+    md.put("facts", "office.porto.status", "The Porto office moved to Rua de Santa Catarina in March.")
+    md.backup_create(note="weekly", redacted=True)
+    return md
+
+
+async def _backup_ready(pilot: Any) -> None:
+    await _health_ready(pilot)
+    await pilot.press("4")
+    app = pilot.app
+    for _ in range(200):
+        if app.screen.query_one("#backups", DataTable).row_count == 2 and \
+                "items" in str(app.screen.query_one("#backup-detail-body").render()):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_backup(snap_compare: Any, demo_core: Memdeck, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for(_with_backups(demo_core)), terminal_size=size, run_before=_backup_ready)
+
+
+def test_backup_restore_confirmation(snap_compare: Any, demo_core: Memdeck) -> None:
+    async def confirm(pilot: Any) -> None:
+        await _backup_ready(pilot)
+        await pilot.press("down", "r")
+        await pilot.pause(0.4)
+
+    assert snap_compare(app_for(_with_backups(demo_core)), terminal_size=(100, 30), run_before=confirm)
+
+
+def test_backup_restore_preview(snap_compare: Any, demo_core: Memdeck) -> None:
+    async def preview(pilot: Any) -> None:
+        await _backup_ready(pilot)
+        await pilot.press("down", "d")
+        for _ in range(200):
+            if "collection" in str(pilot.app.screen.query_one("#diff-body").render()) \
+                    if pilot.app.screen.query("#diff-body") else False:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(_with_backups(demo_core)), terminal_size=(120, 36), run_before=preview)

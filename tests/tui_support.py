@@ -46,10 +46,24 @@ class FrozenCore:
         return result
 
 
-    def audit_verify(self, job: Any = None, threads: int = 2) -> Any:
+    def audit_verify(self, job: Any = None, threads: int = 1) -> Any:
         report = self._md.audit_verify(job, threads)
         report.seconds, report.checked_at = 0.05, FROZEN_NOW
         return report
+
+
+    def backups(self) -> list[Any]:
+        out = self._md.backups()
+        for n, b in enumerate(out):
+            b.bytes, b.sha256 = 1_234_567 + n * 1000, f"{n:02d}" * 32
+            if b.verified_at is not None:
+                b.verified_at = FROZEN_NOW - 60
+        return out
+
+    def backup_schedule(self) -> dict[str, Any]:
+        s = self._md.backup_schedule()
+        s.update(last_run=None, next_run=FROZEN_NOW + 3600 if s["schedule"] != "off" else None)
+        return s
 
 
 class SlowRecordingCore(FrozenCore):
