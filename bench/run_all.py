@@ -2,7 +2,7 @@
 
     python bench/run_all.py                 # everything (6-11 min on 2 cores once the data is cached)
     python bench/run_all.py --quick         # small sizes, a smoke test of the harness (~2-3 min)
-    python bench/run_all.py --only bulk,knn # a subset: prepare,bulk,knn,put,audit,embed,cli,trail
+    python bench/run_all.py --only bulk,knn # a subset: prepare,bulk,knn,put,audit,embed,cli,trail,backup
 
 memdeck runs in this interpreter's venv; the peers (raw hnswlib, Chroma) run in the interpreter named by
 MEMDECK_BENCH_PEER_PYTHON, a separate venv with chromadb==1.5.9, hnswlib and numpy (see bench/README.md).
@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE))
 from common import loadavg, machine_info  # noqa: E402
 
 PEER_ENV = "MEMDECK_BENCH_PEER_PYTHON"
-BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli", "trail")
-NEEDS_NO_PREPARE = {"trail"}  # bench_audit.py builds its own data
+BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli", "trail", "backup")
+NEEDS_NO_PREPARE = {"trail", "backup"}  # bench_audit.py and bench_backup.py build their own data
 
 
 def peer_python() -> tuple[str, bool, str]:
@@ -97,6 +97,9 @@ def plan(workdir: Path, quick: bool, profile: bool, peer: str, chroma: bool) -> 
     add("cli", "memdeck", [*md, "cli", *wd, *(["--items", "100", "--runs", "2"] if quick else [])])
     add("trail", "memdeck", [sys.executable, str(HERE / "bench_audit.py"), "--workdir", str(workdir),
                              "--events", "100000" if quick else "1000000"], timeout=1800)
+    add("backup", "memdeck", [sys.executable, str(HERE / "bench_backup.py"), "--workdir", str(workdir),
+                              *(["--items", "10000", "--reps", "1", "--restore-reps", "1", "--redacted-reps", "1"]
+                                if quick else ["--items", "100000"])], timeout=2400)
     return steps
 
 
@@ -206,6 +209,17 @@ def table(steps: list[dict[str, Any]]) -> str:
         rows.append(["7. audit append, 1 event in a write txn (us, p50; +txn cost at FULL)",
                      f"{ap['append_call_in_txn']['p50_us']:.0f} (+{ap['txn_diff_p50_us']:.0f})", "", "",
                      "(no target)", ""])
+    b = _get(steps, "backup", "memdeck")
+    if b:
+        bc, br = b["create_full"], b["restore_full"]
+        rows.append([f"8. full backup of {b['items']:,} items (s, median; MB/s of db + index)",
+                     f"{bc['median_s']:.1f} ({bc['input_mb_per_s']:.0f} MB/s, "
+                     f"archive {bc['archive_bytes'] / 1e6:.0f} MB)",
+                     "", "", "(no target)", ""])
+        rows.append([f"8. verify / restore of {b['items']:,} items (s, median)",
+                     f"{b['verify']['median_s']:.1f} / {br['median_s']:.1f}", "", "", "(no target)", ""])
+    else:
+        rows.append(["8. backup and restore", "n/a", "", "", "(no target)", ""])
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
