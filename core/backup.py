@@ -19,10 +19,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -140,7 +142,7 @@ class BackupFolder:
         if not self.folder.is_dir():
             return removed
         for p in self.folder.iterdir():
-            if p.name.endswith(".partial") or p.name.startswith(".staging-"):
+            if p.name.endswith(".partial") or p.name.startswith((".staging-", ".verify-")) or ".tmp-" in p.name:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
                 removed.append(p.name)
         return removed
@@ -191,7 +193,17 @@ def build_canaries(conn: sqlite3.Connection, n: int = 24) -> list[dict[str, str]
     return out
 
 
-def redact_database(path: Path, rules: PrivacyRules) -> dict[str, int]:
+def _valid_key(text: str, item_id: int) -> str:
+    from core.store import KEY_RE
+
+    cleaned = re.sub(r"[^A-Za-z0-9._:/#@+\-]", "-", text).strip("-") or f"redacted-{item_id}"
+    if not cleaned[0].isalnum():
+        cleaned = "r" + cleaned
+    cleaned = cleaned[:240]
+    return cleaned if KEY_RE.match(cleaned) else f"redacted-{item_id}"
+
+
+def redact_database(path: Path, rules: PrivacyRules, segments: list[Path] | None = None) -> dict[str, int]:
     """Rewrite a *copy* of the database so no personal data or secret survives in it.
 
     Contents, metadata, sources, keys, version history, audit details and actors are redacted; vectors
@@ -217,6 +229,8 @@ def redact_database(path: Path, rules: PrivacyRules) -> dict[str, int]:
         for item_id, coll, key, content, metadata, source in conn.execute(
                 "SELECT id, collection, key, content, metadata, source FROM items ORDER BY id").fetchall():
             new_key = rules.redact_text(key)
+            if new_key != key:
+                new_key = _valid_key(new_key, item_id)
             clash = new_key != key and conn.execute(
                 "SELECT 1 FROM items WHERE collection=? AND key=? AND id != ?", (coll, new_key, item_id)).fetchone()
             if (coll, new_key) in seen or clash:
@@ -235,13 +249,17 @@ def redact_database(path: Path, rules: PrivacyRules) -> dict[str, int]:
                           content_hash(text), item_id, version))
             stats["versions"] += 1
         conn.execute("DELETE FROM embeddings")
+        # Archived events come back into the table (redacted like the rest), so the re-hashed chain is
+        # whole from event #1 and the backup restores; the segment files themselves are not carried.
+        ev_cols = ("seq", "at", "actor", "action", "target", "outcome", "details", "prev_hash", "hash", "hv")
+        from core.audit_archive import iter_segment
+
+        for seg in segments or []:
+            marks = ", ".join("?" * 10)
+            conn.executemany(f"INSERT OR IGNORE INTO audit_events ({', '.join(ev_cols)}) VALUES ({marks})",
+                             ([ev.get(c, 1 if c == "hv" else None) for c in ev_cols] for ev in iter_segment(seg)))
         conn.execute("INSERT INTO items_fts(items_fts) VALUES ('rebuild')")
         prev = audit.GENESIS
-        first = conn.execute("SELECT min(seq) FROM audit_events").fetchone()[0]
-        if first is not None:
-            seg = conn.execute("SELECT last_hash FROM audit_segments WHERE last_seq = ?", (first - 1,)).fetchone() \
-                if _table_exists(conn, "audit_segments") else None
-            prev = seg[0] if seg else audit.GENESIS
         rows = conn.execute("SELECT seq, at, actor, action, target, outcome, details FROM audit_events ORDER BY seq"
                             ).fetchall()
         for seq, at, actor, action, target, outcome, details in rows:
@@ -321,7 +339,9 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
         redaction = None
         if redacted:
             step(3, 6, "redacting personal data and secrets")
-            redaction = redact_database(db_copy, md.privacy)
+            segs = sorted(md.layout.audit_archive_dir.glob("segment-*.jsonl.gz")) \
+                if md.layout.audit_archive_dir.is_dir() else []
+            redaction = redact_database(db_copy, md.privacy, segs)
         conn = sqlite3.connect(db_copy)
         try:
             counts = db_counts(conn)
@@ -332,12 +352,17 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
         if not redacted:  # keep the canaries the live data answers today, with the rank it gave
             canaries = [{"query": c["query"], "expected_key": c["expected_key"], "collection": c["collection"],
                          "rank_at_backup": c["rank"]} for c in md._run_canaries(canaries) if c["found"]]
+        else:  # no vectors to ask: keep the ones the redacted text answers by keyword alone
+            canaries = keyword_checked(db_copy, canaries)
         canaries = canaries[:12]
         files.append((db_copy, "memdeck.db"))
         for name in ("config.toml", "privacy.toml"):
             src_file = md.layout.root / name
             if src_file.exists():
-                shutil.copy2(src_file, staging / name)
+                if redacted and name == "config.toml":
+                    (staging / name).write_bytes(_redacted_config(src_file, md.privacy))
+                else:
+                    shutil.copy2(src_file, staging / name)
                 files.append((staging / name, name))
         if not redacted and md.layout.audit_archive_dir.is_dir():
             for seg in sorted(md.layout.audit_archive_dir.glob("segment-*.jsonl.gz")):
@@ -346,8 +371,10 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
                 files.append((staging / "audit-archive" / seg.name, f"audit-archive/{seg.name}"))
         step(4, 6, "hashing files")
         manifest = {
-            "format": FORMAT, "id": bid, "kind": kind, "trigger": trigger, "redacted": redacted, "note": note,
-            "created_at": started, "created_by": md.actor, "app_version": _app_version(), "schema_version": schema,
+            "format": FORMAT, "id": bid, "kind": kind, "trigger": trigger, "redacted": redacted,
+            "note": md.privacy.redact_text(note) if redacted else note,
+            "created_at": started, "created_by": md.privacy.redact_text(md.actor) if redacted else md.actor,
+            "app_version": _app_version(), "schema_version": schema,
             "model_fp": md.model_fp, "counts": counts, "audit_head": head,
             "index_included": not redacted, "redaction": redaction, "canaries": canaries,
             "files": {arc: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p, arc in files},
@@ -379,6 +406,12 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
         full = exc.errno == 28
         raise StorageError(f"backup failed: {'the disk is full' if full else exc.strerror or exc} while writing "
                            f"{folder}; no backup was written", hint="free some space or use --to PATH") from exc
+    except sqlite3.Error as exc:  # e.g. "database or disk is full" from the copy or the VACUUM
+        partial.unlink(missing_ok=True)
+        from core.db import _storage_error
+
+        err = _storage_error(exc, staging / "memdeck.db")
+        raise StorageError(f"backup failed: {err.message}; no backup was written", err.hint) from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         if final.exists() and not store.sidecar(bid).exists():
@@ -386,6 +419,35 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def keyword_checked(db_path: Path, canaries: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Canaries whose item a keyword search over ``db_path`` finds in the top 10."""
+    from core.search import SearchFilters, keyword_candidates
+
+    conn = sqlite3.connect(db_path)
+    try:
+        out = []
+        for c in canaries:
+            hits = keyword_candidates(conn, c["query"], 10, SearchFilters((c["collection"],), ("active",), None, None))
+            keys = [h.key for h, _ in hits]
+            if c["expected_key"] in keys:
+                out.append({**c, "rank_at_backup": keys.index(c["expected_key"]) + 1})
+        return out
+    finally:
+        conn.close()
+
+
+def _redacted_config(path: Path, rules: PrivacyRules) -> bytes:
+    """config.toml with every string value redacted (a webhook URL with a token in notify_command...)."""
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    clean = {section: {k: rules.redact_text(v) if isinstance(v, str) else v for k, v in table.items()}
+             for section, table in data.items() if isinstance(table, dict)}
+    return tomli_w.dumps(clean).encode("utf-8")
 
 
 def _copy_index(index_dir: Path, dest: Path) -> list[tuple[Path, str]]:
@@ -464,7 +526,7 @@ def verify(archive: Path, expected_sha256: str | None, scratch: Path) -> VerifyR
                     result.problems.append("the archive does not start with a manifest")
                     return result
                 tar.extractall(scratch, filter="data")
-        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error) as exc:
             result.problems.append(f"the archive is damaged: {exc}")
             return result
         try:

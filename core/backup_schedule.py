@@ -41,7 +41,9 @@ def last_slot(now: float, schedule: str, time_of_day: str, weekday: str) -> floa
     if schedule == "off":
         return None
     h, m = parse_hhmm(time_of_day)
-    local = datetime.fromtimestamp(now).astimezone()
+    # Naive local wall-clock arithmetic: ".timestamp()" then applies the offset of *that* day, so a
+    # daylight-saving change never shifts the configured time of day.
+    local = datetime.fromtimestamp(now)
     slot = local.replace(hour=h, minute=m, second=0, microsecond=0)
     if slot > local:
         slot -= timedelta(days=1)
@@ -57,7 +59,7 @@ def next_slot(now: float, schedule: str, time_of_day: str, weekday: str) -> floa
     if last is None:
         return None
     step = timedelta(days=7 if schedule == "weekly" else 1)
-    return (datetime.fromtimestamp(last).astimezone() + step).timestamp()
+    return (datetime.fromtimestamp(last) + step).timestamp()
 
 
 def schedule_status(md: Memdeck, now: float) -> dict[str, Any]:
@@ -97,6 +99,10 @@ def run_if_due(md: Memdeck, now: float, force: bool = False) -> dict[str, Any] |
     try:
         info = md.backup_create(note="scheduled", redacted=bool(md.config.get("backup.redacted")),
                                 trigger="scheduled")
+    except MemdeckError as exc:  # backup_create has already published and audited it
+        notify(md, "backup.failed", exc.message)
+        raise
+    try:
         checked = md.backup_verify(info.id)
         if not checked.ok:
             raise MemdeckError(f"scheduled backup {info.id} failed verification: {'; '.join(checked.problems)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -66,6 +67,11 @@ T = TypeVar("T")
 
 def _now() -> float:
     return time.time()
+
+
+def _scratch(store: Any, backup_id: str) -> Path:
+    """A verify scratch folder of this call's own (two verifies of one backup must not collide)."""
+    return Path(store.folder) / f".verify-{backup_id}-{os.getpid()}-{threading.get_ident()}"
 
 
 @dataclass
@@ -995,6 +1001,11 @@ class Memdeck:
 
     def _audit_failure(self, action: str, target: str, exc: MemdeckError) -> None:
         try:
+            if self._closed:  # a restore closed this instance before failing: record through a fresh open
+                with Memdeck.open(self.layout.root, embedder=self._embedder, startup_check=False,
+                                  identity=self.identity) as fresh:
+                    fresh.record_event(action, target, {"error": exc.message[:500]}, outcome="failed")
+                return
             with self.db.write() as conn:
                 self.auditor.one(conn, action, target, {"error": exc.message[:500]}, outcome="failed")
         except MemdeckError:
@@ -1067,6 +1078,11 @@ class Memdeck:
             return self._set_role(p["principal"], None, rid)
         if action == "audit.archive":
             return self._audit_archive(p.get("before_seq"), p.get("older_than"), rid)
+        if action == "backup.restore":
+            from core.backup import BackupFolder
+
+            store = BackupFolder(Path(p["folder"]))
+            return self._restore(store.get(p["backup_id"]), store, dry_run=False, approval=rid)
         raise InvalidInput(f"request #{rid} is for {action!r}, which this memdeck cannot run")
 
     def approval_reject(self, approval_id: int, note: str = "") -> dict[str, Any]:
@@ -1249,7 +1265,7 @@ class Memdeck:
         self.require("backup.verify", backup_id)
         store = BackupFolder(Path(folder).expanduser()) if folder else self.backup_folder
         info = store.get(backup_id)
-        result = verify(Path(info.path), info.sha256 or None, store.folder / f".verify-{info.id}")
+        result = verify(Path(info.path), info.sha256 or None, _scratch(store, info.id))
         if store.sidecar(info.id).exists():
             info.verified_at, info.verified_ok = _now(), result.ok
             info.verify_problem = "; ".join(result.problems)[:500] or None
@@ -1333,7 +1349,7 @@ class Memdeck:
                 job.progress(n, 8, message)
 
         step(1, "verifying the backup")
-        checked = verify(Path(info.path), info.sha256 or None, store.folder / f".verify-{info.id}")
+        checked = verify(Path(info.path), info.sha256 or None, _scratch(store, info.id))
         if not checked.ok:
             raise StorageError(f"backup {info.id} failed verification; nothing was restored: "
                                + "; ".join(checked.problems[:5]), hint="pick another backup (`memdeck backup list`)")
@@ -1404,15 +1420,23 @@ class Memdeck:
                 "reembedded": repair["fixed"]["reembedded"], "items": counts, "reopen": True}
 
     def _run_canaries(self, canaries: list[dict[str, str]], k: int = 10) -> list[dict[str, Any]]:
+        """Each canary: is its item (or an item with identical text: ties rank arbitrarily) in the top k?"""
         out = []
         for c in canaries:
+            with self.db.read() as conn:
+                row = conn.execute("SELECT content_hash FROM items WHERE collection = ? AND key = ?",
+                                   (c["collection"], c["expected_key"])).fetchone()
+            want = row[0] if row else None
+            rank = None
             try:
                 result = self._search(c["query"], k, collections=[c["collection"]])
-                keys = [h.key for h in result.hits]
+                for n, h in enumerate(result.hits, start=1):
+                    if h.key == c["expected_key"] or (want is not None and store.content_hash(h.content) == want):
+                        rank = n
+                        break
             except MemdeckError:
-                keys = []
-            out.append({**c, "found": c["expected_key"] in keys,
-                        "rank": keys.index(c["expected_key"]) + 1 if c["expected_key"] in keys else None})
+                pass
+            out.append({**c, "found": rank is not None, "rank": rank})
         return out
 
     def _verify_chain_quietly(self) -> dict[str, Any]:

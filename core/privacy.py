@@ -137,12 +137,16 @@ class PrivacyRules:
             out: dict[str, Any] = {}
             for k, v in value.items():
                 low = str(k).lower()
+                # keys can hold data too ({"x@example.com": ...}); a clash keeps both values apart
+                key = self._walk(k, personal) if isinstance(k, str) else k
+                while key in out:
+                    key = f"{key}~"
                 if low in self.secret_fields:
-                    out[k] = "[secret]"
+                    out[key] = "[secret]"
                 elif personal and low in self.personal_fields and isinstance(v, str):
-                    out[k] = f"[redacted {len(v)} chars]"
+                    out[key] = f"[redacted {len(v)} chars]"
                 else:
-                    out[k] = self._walk(v, personal)
+                    out[key] = self._walk(v, personal)
             return out
         if isinstance(value, list):
             return [self._walk(v, personal) for v in value]

@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import tarfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,17 +52,26 @@ def release_lock(fh: IO[str] | None) -> None:
 
 
 def _apply(moves: list[list[str]]) -> None:
-    for src_s, dst_s in moves:
-        src, dst = Path(src_s), Path(dst_s)
-        if src.exists() or src.is_symlink():
-            if dst.exists():
-                if dst.is_dir():
-                    shutil.rmtree(dst)
-                else:
-                    dst.unlink()
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(src, dst)
-            fsync_dir(dst.parent)
+    """Replay the journal's renames; safe to run again from the start after a kill at any point.
+
+    A set-aside move ("aside": live file -> old folder) whose destination already exists was done
+    before: the name at its source now holds the *restored* file and must stay. A move-in ("in": staged
+    file -> live name) runs only while its source still exists."""
+    for entry in moves:
+        src, dst = Path(entry[0]), Path(entry[1])
+        kind = entry[2] if len(entry) > 2 else "in"
+        if not (src.exists() or src.is_symlink()):
+            continue
+        if dst.exists() or dst.is_symlink():
+            if kind == "aside":
+                continue
+            if dst.is_dir():
+                shutil.rmtree(dst)
+            else:
+                dst.unlink()
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src, dst)
+        fsync_dir(dst.parent)
 
 
 def recover(root: Path) -> str | None:
@@ -115,8 +125,8 @@ def open_shared(root: Path) -> IO[str]:
 def swap(root: Path, staging: Path, backup_id: str) -> None:
     """Journal, then rename the live files aside and the staged ones in (caller holds the exclusive lock)."""
     old = root / f".pre-restore-{backup_id}"
-    moves = [[str(root / n), str(old / n)] for n in LIVE_NAMES if (root / n).exists()]
-    moves += [[str(staging / n), str(root / n)] for n in LIVE_NAMES if (staging / n).exists()]
+    moves = [[str(root / n), str(old / n), "aside"] for n in LIVE_NAMES if (root / n).exists()]
+    moves += [[str(staging / n), str(root / n), "in"] for n in LIVE_NAMES if (staging / n).exists()]
     plan = {"backup": backup_id, "old": str(old), "staging": str(staging), "moves": moves}
     atomic_write_bytes(root / JOURNAL, json.dumps(plan, indent=1).encode("utf-8"))
     _apply(moves)
@@ -130,8 +140,11 @@ def extract(archive: Path, staging: Path) -> dict[str, Any]:
     """Unpack an archive (already verified) into ``staging``; returns its manifest."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(staging, filter="data")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise StorageError(f"{archive.name} is damaged ({exc}); nothing was restored") from exc
     manifest: dict[str, Any] = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
     (staging / "manifest.json").unlink()
     return manifest

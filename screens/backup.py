@@ -38,7 +38,8 @@ def verified_text(b: dict[str, Any]) -> str:
 def backup_detail(b: dict[str, Any]) -> str:
     counts = b.get("counts") or {}
     per = counts.get("by_collection") or {}
-    lines = [f"[b]{escape(b['id'])}[/b]", f"kind      {b['kind']}{' (redacted)' if b['redacted'] and b['kind'] != 'redacted' else ''}",
+    also = " (redacted)" if b["redacted"] and b["kind"] != "redacted" else ""
+    lines = [f"[b]{escape(b['id'])}[/b]", f"kind      {b['kind']}{also}",
              f"created   {iso_utc(b['created_at'])} UTC by {escape(b.get('created_by') or '-')}",
              f"trigger   {b.get('trigger', '-')}", f"size      {human_bytes(b['bytes'])}",
              f"items     {counts.get('items', '-')}  versions {counts.get('versions', '-')}",
