@@ -173,12 +173,18 @@ class AuditScreen(Screen[None]):
         core = self.memapp.core
         if core is None:
             return
-        self._readable = core.can("audit.read")
-        if not self._readable:
-            self._status(f"{escape(core.identity.user)} has the {core.role.label} role: the audit log needs viewer")
-            return
-        self._reload()
-        self._load_approvals()
+
+        def decide(who: tuple[bool, str, str]) -> None:
+            self._readable, user, role = who
+            if not self._readable:
+                self._status(f"{escape(user)} has the {role} role: the audit log needs viewer")
+                return
+            self._reload()
+            self._load_approvals()
+
+        # the role check reads config: off the event loop like every core call
+        run_in_thread(self, lambda: (core.can("audit.read"), core.identity.user, core.role.label), decide,
+                      self._failed, name="audit-role")
 
     def _status(self, text: str) -> None:
         self.query_one("#audit-status", Static).update(text)
@@ -300,19 +306,20 @@ class AuditScreen(Screen[None]):
         if core is None or not self._readable:
             return
 
-        def show(rows: list[dict[str, Any]]) -> None:
+        def show(result: tuple[list[dict[str, Any]], str]) -> None:
+            rows, role = result
             table: DataTable[str] = self.query_one("#approvals-table", DataTable)
             table.clear()
             for r in rows:
                 table.add_row(f"#{r['id']}", r["action"], r["target"], r["requested_by"], _when(r["requested_at"]),
                               _when(r["expires_at"]), key=str(r["id"]))
             title = self.query_one("#approvals-title", Label)
-            role = core.role.label
             who = "" if role == "admin" else f"  ·  you are {role}: only a different admin can approve"
             title.update(f"Pending approvals ({len(rows)})  ·  a approve  ·  r reject{who}"
                          if rows else "Pending approvals: none")
 
-        run_in_thread(self, lambda: core.approvals("pending"), show, self._failed, name="audit-approvals")
+        run_in_thread(self, lambda: (core.approvals("pending"), core.role.label), show, self._failed,
+                      name="audit-approvals")
 
     # ------------------------------------------------------------------ actions
     def action_focus_filter(self) -> None:
@@ -383,7 +390,9 @@ class AuditScreen(Screen[None]):
                                                   + ("" if out["redacted"] else " (unredacted)")),
                           name="audit-export")
 
-        self.app.push_screen(ExportModal(default, flt.describe(), core.can("audit.export_unredacted")), chosen)
+        run_in_thread(self, lambda: core.can("audit.export_unredacted"),
+                      lambda can: self.app.push_screen(ExportModal(default, flt.describe(), can), chosen),
+                      name="audit-export-role")
 
     def _selected_approval(self) -> int | None:
         table: DataTable[str] = self.query_one("#approvals-table", DataTable)

@@ -130,11 +130,8 @@ class BackupScreen(Screen[None]):
             self._progress(payload["done"], payload["total"], payload.get("message", ""))
         elif kind == "job.finished" and self._job is not None and payload.get("job_id") == self._job.id:
             self._created(payload)
-        elif kind in {"backup.created", "backup.verified", "backup.pruned", "backup.scheduled"}:
-            self.refresh_list()
-        elif kind == "backup.failed":
-            self.notify(f"backup failed: {payload.get('error')}", severity="error", timeout=15)
-            self.refresh_list()
+        elif kind in {"backup.created", "backup.verified", "backup.pruned", "backup.scheduled", "backup.failed"}:
+            self.refresh_list()  # (the app itself notifies about failures, on every screen)
 
     # ------------------------------------------------------------------ data
     def _status(self, text: str) -> None:
@@ -272,9 +269,13 @@ class BackupScreen(Screen[None]):
         bid = self._need_selection()
         if core is None or bid is None or self._job is not None:
             return
-        if not core.can("backup.restore"):
-            self.memapp.show_error(RuntimeError(f"{core.identity.user} has the {core.role.label} role; restoring "
-                                                "needs admin"), "Restore not allowed")
+        run_in_thread(self, lambda: (core.can("backup.restore"), core.identity.user, core.role.label),
+                      lambda who: self._ask_restore(bid, *who), name="backup-role")
+
+    def _ask_restore(self, bid: str, allowed: bool, user: str, role: str) -> None:
+        if not allowed:
+            self.memapp.show_error(RuntimeError(f"{user} has the {role} role; restoring needs admin"),
+                                   "Restore not allowed")
             return
         row = self._rows.get(bid, {})
         summary = (f"This replaces the live memory with backup {bid} ({row.get('kind')}, "

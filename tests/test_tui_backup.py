@@ -3,6 +3,7 @@ reopens the data dir, prune preview, and roles."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Static
 from tui_support import fixed_system_stats
 
 from core.audit_query import AuditFilter
+from core.errors import StorageError
 from core.memdeck import Memdeck
 from core.roles import Identity
 from screens.backup import BackupScreen
@@ -155,3 +157,15 @@ async def test_prune_preview_lists_what_would_go(core: Memdeck) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, BackupScreen) and rows(app).row_count == 1)
     assert [b.note for b in core.backups()] == ["new"]
+
+
+async def test_a_failed_scheduled_backup_is_shown_on_any_screen(core: Memdeck, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    core.config_set("backup.dir", str(blocker))
+    app = make_app(core)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.2)  # on the Health screen; the Backup screen was never opened
+        with pytest.raises(StorageError):
+            await asyncio.to_thread(core.backup_run_scheduled, True)
+        await wait_for(pilot, lambda: any("backup failed" in str(n.message) for n in app._notifications))

@@ -168,6 +168,10 @@ class MemdeckApp(App[None]):
                         severity="error", timeout=10)
         elif event.kind == "notice":
             self.notify(str(event.payload.get("message")), severity="warning", timeout=10)
+        elif event.kind == "backup.failed":  # wherever the user is: a failed backup is never silent
+            self.notify(f"backup failed: {event.payload.get('error')}", severity="error", timeout=30)
+        elif event.kind == "backup.scheduled":
+            self.notify(str(event.payload.get("message")), timeout=10)
         for screen in self.mode_screens.values():
             if screen.is_mounted:
                 screen.post_message(CoreEvent(event))
