@@ -350,8 +350,15 @@ def create(md: Memdeck, folder: Path, *, kind: str = "full", redacted: bool = Fa
         finally:
             conn.close()
         if not redacted:  # keep the canaries the live data answers today, with the rank it gave
-            canaries = [{"query": c["query"], "expected_key": c["expected_key"], "collection": c["collection"],
-                         "rank_at_backup": c["rank"]} for c in md._run_canaries(canaries) if c["found"]]
+            kept: list[dict[str, Any]] = []
+            for cand in canaries:  # one search each, stopping at 12
+                c = md._run_canaries([cand])[0]
+                if c["found"]:
+                    kept.append({"query": c["query"], "expected_key": c["expected_key"],
+                                 "collection": c["collection"], "rank_at_backup": c["rank"]})
+                if len(kept) == 12:
+                    break
+            canaries = kept
         else:  # no vectors to ask: keep the ones the redacted text answers by keyword alone
             canaries = keyword_checked(db_copy, canaries)
         canaries = canaries[:12]
@@ -521,8 +528,8 @@ def verify(archive: Path, expected_sha256: str | None, scratch: Path) -> VerifyR
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                names = tar.getnames()
-                if not names or names[0] != "manifest.json":
+                first = tar.next()  # not getnames(): that would decompress the whole stream an extra time
+                if first is None or first.name != "manifest.json":
                     result.problems.append("the archive does not start with a manifest")
                     return result
                 tar.extractall(scratch, filter="data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,12 +256,18 @@ async def test_help_and_theme(core: Memdeck) -> None:
         assert isinstance(app.screen, HelpModal) and "Explorer" in app.screen.title_text
 
 
-async def test_no_core_call_runs_on_the_event_loop(core: Memdeck) -> None:
+async def test_no_core_call_runs_on_the_event_loop(core: Memdeck, request: pytest.FixtureRequest) -> None:
     """Every core call sleeps 0.4 s in this fake; a probe ticking every 10 ms would see that stall if any
     call ran on the event loop. Screen mounts are outside the measured windows (they are not core work)."""
     slow = SlowRecordingCore(core, delay=0.4)
     app = make_app(slow)
     lags: list[float] = []
+    # Late in a full run the test process holds torch and every earlier test's leftovers; one full
+    # collection of that heap takes 300+ ms and would read as a stall. Freezing it keeps the probe
+    # about this app's event loop, not about the suite's heap.
+    gc.collect()
+    gc.freeze()
+    request.addfinalizer(gc.unfreeze)
 
     async def probe() -> None:
         last = time.perf_counter()
