@@ -206,10 +206,11 @@ def _valid_key(text: str, item_id: int) -> str:
 def redact_database(path: Path, rules: PrivacyRules, segments: list[Path] | None = None) -> dict[str, int]:
     """Rewrite a *copy* of the database so no personal data or secret survives in it.
 
-    Contents, metadata, sources, keys, version history, audit details and actors are redacted; vectors
-    are dropped (they encode the original text); the keyword index is rebuilt from the redacted text;
-    the audit chain is re-hashed over the redacted events (recorded in the manifest); and VACUUM
-    rewrites the file so no freed page still holds the original bytes."""
+    Contents, metadata, sources, keys, version history, audit details, episodes (questions, answers,
+    feedback comments) and actors are redacted; vectors are dropped (they encode the original text);
+    the keyword index is rebuilt from the redacted text; the audit chain is re-hashed over the redacted
+    events (recorded in the manifest); and VACUUM rewrites the file so no freed page still holds the
+    original bytes."""
     from core import audit
     from core.store import canonical_metadata, content_hash
 
@@ -273,9 +274,10 @@ def redact_database(path: Path, rules: PrivacyRules, segments: list[Path] | None
                          (who, tgt, red, prev, digest, seq))
             prev = digest
             stats["audit_events"] += 1
-        for table, cols in (("heartbeats", ("details", "error")), ("approvals", ("params", "target", "note",
-                                                                                 "requested_by", "decided_by",
-                                                                                 "result"))):
+        for table, cols in (("heartbeats", ("details", "error")),
+                            ("approvals", ("params", "target", "note", "requested_by", "decided_by", "result")),
+                            ("episodes", ("session", "question", "answer", "error", "actor")),
+                            ("feedback", ("comment", "actor"))):
             if not _table_exists(conn, table):
                 continue
             for row in conn.execute(f"SELECT rowid, {', '.join(cols)} FROM {table}").fetchall():

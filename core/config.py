@@ -173,6 +173,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backup.dir", "", "Folder for backups; empty = the data dir's backups folder.", env_override=False),
     Setting("backup.notify_command", "", "Command run after every scheduled backup and every backup failure, "
             "with MEMDECK_EVENT, MEMDECK_BACKUP_ID, MEMDECK_MESSAGE set (no shell).", env_override=False),
+    Setting("ask.context_items", 5, "Memories put into the prompt of an answer (the best of the hybrid search).",
+            1, 50),
+    Setting("ask.expand_items", 3, "Extra memories about the people and things the hits mention (their "
+            "current state), added after the hits.", 0, 20),
+    Setting("ask.min_similarity", 0.3, "A hit found only by the vector search needs at least this cosine "
+            "similarity to count as relevant; keyword hits always count.", 0, 1),
+    Setting("ask.context_chars", 3000, "Most characters of memory text in one prompt (the model's context "
+            "is small).", 200, 200_000),
+    Setting("ask.retries", 2, "Retries after a generation error before the retrieval-only fallback.", 0, 10),
+    Setting("ask.timeout_s", 120.0, "Longest one answer may generate before it is stopped.", 1, 3600),
+    Setting("ask.cache_size", 256, "Answers kept in the response cache (0 turns it off).", 0, 100_000),
+    Setting("llm.model", "smollm2-135m-instruct", "Model loaded for answers: the bundled "
+            "smollm2-135m-instruct, the file stem of a GGUF in the data dir's models folder, or none "
+            "(retrieval-only answers)."),
+    Setting("llm.n_ctx", 2048, "Context window in tokens (prompt plus answer); more costs memory.", 256, 131_072),
+    Setting("llm.threads", 2, "CPU threads for generation.", 1, 256),
+    Setting("llm.max_tokens", 160, "Longest answer in tokens.", 1, 8192),
+    Setting("llm.temperature", 0.2, "Sampling temperature: 0 is greedy, higher varies more.", 0, 2),
     Setting("approvals.expire_hours", 24.0, "Pending approval requests expire after this many hours.",
             0.01, 8760, env_override=False),
 )

@@ -38,6 +38,7 @@ from core.errors import (
     StorageError,
 )
 from core.events import EventBus
+from core.facade_ask import AskFacade
 from core.paths import DataLayout, atomic_write_bytes, resolve_data_dir, resource_dir
 from core.privacy import PrivacyRules
 from core.roles import (
@@ -105,7 +106,7 @@ class IngestReport:
         }
 
 
-class Memdeck:
+class Memdeck(AskFacade):
     """Open with ``Memdeck.open(data_dir)``; use as a context manager so workers stop and the index is saved."""
 
     def __init__(self, layout: DataLayout, config: Config, db: Database,
@@ -133,14 +134,19 @@ class Memdeck:
         self._closed = False
         self.needs_reembed = 0
         self._last_drift: tuple[tuple[int, int, int], DriftReport] | None = None
+        self._llm_loader: Any = None
+        self._llm = None
+        self._engine = None
         self.index: VectorIndex
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def open(cls, data_dir: str | Path | None = None, *, embedder: EmbedderProtocol | None = None,
-             startup_check: bool = True, identity: Identity | None = None) -> Memdeck:
+             startup_check: bool = True, identity: Identity | None = None,
+             llm_loader: Any = None) -> Memdeck:
         """Open (creating if needed) a data dir: migrate, load or rebuild the index, replay changes.
 
+        ``llm_loader`` replaces the llama.cpp loader (tests pass a fake runtime's).
         ``identity`` defaults to this process's OS user. Passing another one is for tests and for
         services acting for a person; whoever can call Python here can already read the files."""
         from core.restore import JOURNAL, open_shared
@@ -184,6 +190,7 @@ class Memdeck:
                 embedder_error = str(exc)
                 embedder = None
         self = cls(layout, config, db, embedder, embedder_error, identity, privacy, creator)
+        self._llm_loader = llm_loader
         self._dir_lock = dir_lock
         if interrupted:
             self._notice("finished a restore that was interrupted (the data dir holds the restored backup)")
@@ -213,6 +220,7 @@ class Memdeck:
             return
         self._closed = True
         self.workers.shutdown()
+        self._close_llm()
         for thread in (self._heartbeat_thread, self._scheduler_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=5)
@@ -401,7 +409,8 @@ class Memdeck:
         with self.db.read() as conn:
             return int(conn.execute("SELECT count(*) FROM items").fetchone()[0])
 
-    def get(self, collection: str, key: str) -> dict[str, Any]:
+    def get(self, collection: str, key: str, as_of: float | None = None) -> dict[str, Any]:
+        """The item now, or with ``as_of`` the version that was current at that moment."""
         from sqlmodel import select
 
         from core.models import Embedding, Item
@@ -409,6 +418,8 @@ class Memdeck:
         store.validate_collection(collection)
         store.validate_key(key)
         self.require("memory.read", f"{collection}/{key}")
+        if as_of is not None:
+            return self._get_as_of(collection, key, as_of)
         with self.db.session() as session:
             row = session.exec(select(Item).where(Item.collection == collection, Item.key == key)).first()
             if row is None:
@@ -424,6 +435,21 @@ class Memdeck:
                     "current": emb.model_fp == self.model_fp and emb.content_hash == row.content_hash},
                 "in_index": self.index.contains(int(row.id or 0)),
             }
+
+    def _get_as_of(self, collection: str, key: str, as_of: float) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        when = datetime.fromtimestamp(as_of, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        with self.db.read() as conn:
+            row = store.version_as_of(conn, collection, key, as_of)
+            current = conn.execute("SELECT version FROM items WHERE collection = ? AND key = ?",
+                                   (collection, key)).fetchone()
+        if current is None:
+            raise NotFound(f"no item {collection}/{key}", hint=f"`memdeck list {collection}` shows its keys")
+        if row is None:
+            raise NotFound(f"{collection}/{key} did not exist yet at {when}",
+                           hint=f"`memdeck history {collection} {key}` shows when each version began")
+        return {**row, "collection": collection, "key": key, "as_of": as_of, "current_version": int(current[0])}
 
     def history(self, collection: str, key: str) -> list[dict[str, Any]]:
         from sqlmodel import col, select

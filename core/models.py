@@ -131,4 +131,49 @@ class Meta(SQLModel, table=True):
     value: str
 
 
-TABLES = (Item, ItemVersion, Embedding, Change, Heartbeat, AuditEvent, AuditSegment, Approval, Meta)
+class Episode(SQLModel, table=True):
+    __tablename__ = "episodes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session: str
+    kind: str
+    started_at: float
+    finished_at: float
+    question: str
+    answer: str = ""
+    answer_mode: str
+    model: str | None = None
+    adapter: str | None = None
+    timings: str = "{}"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hit: int = 0
+    fallback: str | None = None
+    error: str | None = None
+    actor: str = ""
+
+
+class EpisodeItemRow(SQLModel, table=True):
+    __tablename__ = "episode_items"
+
+    episode_id: int = Field(primary_key=True)
+    item_id: int = Field(primary_key=True)
+    version: int
+    rank: int
+    score: float = 0.0
+    cited: int = 0
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    episode_id: int
+    rating: int
+    comment: str = ""
+    actor: str = ""
+    at: float
+
+
+TABLES = (Item, ItemVersion, Embedding, Change, Heartbeat, AuditEvent, AuditSegment, Approval, Meta,
+          Episode, EpisodeItemRow, Feedback)

@@ -327,3 +327,21 @@ def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: au
         details["approval"] = approval
     auditor.append(conn, [audit.AuditRecord("memory.purge", f"{collection}/{key}", details)])
     return {"collection": collection, "key": key, "id": item_id, "versions_erased": versions, "seq": seq + 1}
+
+
+def version_as_of(conn: sqlite3.Connection, collection: str, key: str, ts: float) -> dict[str, Any] | None:
+    """The version of ``collection/key`` that was current at time ``ts`` (the latest with
+    ``valid_from <= ts``), or None if the item did not exist yet. A deleted or quarantined item at
+    that time comes back with that ``status``, because "it was deleted then" is an answer too."""
+    row = conn.execute(
+        "SELECT i.id, v.version, v.content, v.metadata, v.source, v.content_hash, v.status, v.valid_from,"
+        " v.change_seq, v.actor FROM items i JOIN item_versions v ON v.item_id = i.id"
+        " WHERE i.collection = ? AND i.key = ? AND v.valid_from <= ?"
+        " ORDER BY v.version DESC LIMIT 1", (collection, key, ts)).fetchone()
+    if row is None:
+        return None
+    item_id, version, content, metadata, source, chash, status, valid_from, seq, actor = row
+    return {"id": item_id, "collection": collection, "key": key, "version": version, "content": content,
+            "metadata": json.loads(metadata), "source": source, "content_hash": chash, "status": status,
+            "valid_from": valid_from, "change_seq": seq, "actor": actor, "as_of": ts,
+            "deleted": status == "deleted"}

@@ -181,6 +181,8 @@ class ExplorerScreen(Screen[None]):
                      f"{result.timings_ms.get('total', 0):.0f} ms{warn}")
 
     def _show_page(self, rows: list[dict[str, Any]]) -> None:
+        if self._query:  # a browse page that finished after a search started (show_item): stale
+            return
         self._has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         self._fill([{**r, "fused": None} for r in rows])
@@ -189,6 +191,15 @@ class ExplorerScreen(Screen[None]):
         more = "n: next page" if self._has_more else "last page"
         self._status(f"browsing · page {page} · {len(rows)} row(s) · {more}"
                      + (" · p: previous" if page > 1 else ""))
+
+    def show_item(self, collection: str, key: str) -> None:
+        """Show one item, e.g. a citation opened from Ask: search for its key and select it."""
+        self._query = key
+        self.query_one("#search", Input).value = key
+        self._keep = (collection, key)
+        self._page_starts = [("", "")]
+        self.run_query()
+        self.query_one("#results", DataTable).focus()
 
     # ------------------------------------------------------------------ events
     def on_input_submitted(self, event: Input.Submitted) -> None:

