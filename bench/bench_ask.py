@@ -45,6 +45,8 @@ def main() -> int:
     p.add_argument("--passes", type=int, default=2, help="cold passes over the questions")
     p.add_argument("--limit", type=int, default=0, help="use only the first N questions")
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for this run, e.g. --set ask.context_items=3 (repeatable)")
     args = p.parse_args()
 
     from core.embed import Embedder
@@ -64,8 +66,11 @@ def main() -> int:
             md.load_demo()
             res["demo_load_s"] = round(time.perf_counter() - t0, 2)
             md.config_set("llm.temperature", "0")
+            for pair in args.set:
+                key, _, value = pair.partition("=")
+                md.config_set(key, value)
             res["settings"] = {k: md.config.get(k) for k in (
-                "llm.max_tokens", "llm.n_ctx", "llm.threads", "ask.context_items", "ask.expand_items",
+                "ask.max_tokens", "llm.n_ctx", "llm.threads", "ask.context_items", "ask.expand_items",
                 "ask.context_chars")}
             t0 = time.perf_counter()
             md.model_load()
@@ -75,13 +80,15 @@ def main() -> int:
             for rep in range(args.passes):
                 for q in questions:
                     r = md.ask(q["query"], use_cache=False)
-                    cold.append({"rep": rep, "query": q["query"], "mode": r.answer_mode, "timings": r.timings,
+                    cold.append({"rep": rep, "query": q["query"], "answer": r.answer, "mode": r.answer_mode,
+                                 "timings": r.timings,
                                  "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
                                  "retrieved": q["expected_key"] in {c["key"] for c in r.retrieved},
                                  "cited": q["expected_key"] in {c["key"] for c in r.citations}})
                     log(f"{r.timings['total']:8.0f} ms  {r.completion_tokens:4d} tok  "
                         f"{'cited' if cold[-1]['cited'] else '     '}  {q['query'][:60]}")
             hits: list[float] = []
+            md.config_set("ask.max_tokens", "8")  # the cold asks bypassed the cache; a short one fills it
             for q in questions:
                 md.ask(q["query"])
                 r = md.ask(q["query"])

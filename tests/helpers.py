@@ -65,10 +65,11 @@ class FakeRuntime:
         self.active = 0
         self.max_active = 0
         self.last_messages: list[dict[str, str]] = []
+        self.last_stop: list[str] = []
         self.closed = False
 
     def generate(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float,
-                 on_token: Any = None, cancel: Any = None) -> Any:
+                 on_token: Any = None, cancel: Any = None, stop: Any = ()) -> Any:
         import time
 
         from core.llm import GenResult
@@ -82,7 +83,10 @@ class FakeRuntime:
             if self.calls <= self.fail_times:
                 raise RuntimeError(f"fake failure {self.calls} of {self.fail_times}")
             self.last_messages = [dict(m) for m in messages]
+            self.last_stop = list(stop or ())
             text = self.reply(messages) if callable(self.reply) else str(self.reply)
+            for marker in stop or ():  # like llama.cpp: the answer ends before a stop string
+                text = text.split(marker, 1)[0]
             pieces = re.findall(r"\s*\S+", text)
             start = time.perf_counter()
             out: list[str] = []

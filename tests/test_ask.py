@@ -241,8 +241,20 @@ def test_pure_helpers() -> None:
     assert find_citations("It is blue [1] and green [2], see [9].", mems) == [1, 2]
     assert find_citations("Grass is green in the park.", mems) == [2]
     assert find_citations("I do not know.", mems) == []
+    pilot = [Memory(1, 1, "facts", "x", 1, "The Hollin Foods pilot is a warehouse trial in Leeds.", 0.1, "hit"),
+             Memory(2, 2, "facts", "y", 1, "The Hollin Foods pilot goes live on 2026-05-18.", 0.1, "hit")]
+    assert find_citations("2026-05-18", pilot, "When does the Hollin Foods pilot go live?") == [2]
+    assert find_citations("The Hollin Foods pilot.", pilot, "When does the Hollin Foods pilot go live?") == []
     messages, used = build_messages("Q?", mems, max_chars=100)
-    assert len(used) == 2 and "[1] (facts/a)" in messages[1]["content"]
+    assert len(used) == 2 and "[1] The sky" in messages[1]["content"]
     _, used = build_messages("Q?", mems, max_chars=45)
     assert len(used) == 1
     assert relevant_hits([], 0.3) == []
+
+
+def test_an_invented_follow_up_question_is_cut_off(tmp_path: Path) -> None:
+    md = open_core(tmp_path / "d", reply="It opens at eight [1].\nQuestion: and on Sundays?\nAnswer: closed")
+    with md:
+        md.put_many([{"collection": c, "key": k, "content": t} for c, k, t in FACTS])
+        r = md.ask("When does the Leeds office open?")
+        assert r.answer == "It opens at eight [1]." and "\nQuestion:" in runtime(md).last_stop
