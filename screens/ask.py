@@ -242,7 +242,9 @@ class CitationPicker(ModalScreen[dict[str, Any] | None]):
             yield Static("enter opens in the Explorer · esc cancels", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        self.query_one("#picker-list", OptionList).focus()
+        options = self.query_one("#picker-list", OptionList)
+        options.highlighted = 0
+        options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.citations[int(event.option.id or 0)])
@@ -360,7 +362,7 @@ class AskScreen(Screen[None]):
         self.query_one("#ask-status", Static).update(text)
 
     def _show_info(self) -> None:
-        session = self.session or "new (starts with the first question)"
+        session = self.session or "new"
         n = len(self.turns)
         self.query_one("#ask-info", Static).update(
             Text.assemble(("session ", "dim"), (session, "bold"), ("  ·  ", "dim"), f"{n} turn(s)",
@@ -377,7 +379,7 @@ class AskScreen(Screen[None]):
             if chosen is None:
                 return "model: none: answers are retrieval-only"
             adapter = f" + {Path(str(chosen['adapter'])).name}" if chosen.get("adapter") else ""
-            state = "loaded" if chosen.get("loaded") else "loads with the first question"
+            state = "loaded" if chosen.get("loaded") else "loads on first ask"
             return f"model: {chosen['name']}{adapter} ({state})"
 
         def show(text: str) -> None:

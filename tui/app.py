@@ -228,9 +228,13 @@ class MemdeckApp(App[None]):
         return "\n".join(lines)
 
     def run_screen_action(self, mode: str, action: str) -> None:
-        self.switch_mode(mode)
-        screen = self.mode_screens[mode]
-        self.call_later(screen.run_action, action)
+        """Switch to ``mode`` and run one of its actions once the screen is composed (the palette
+        can name a screen that was never opened; its widgets must exist before the action runs)."""
+        async def go() -> None:
+            await self.switch_mode(mode)
+            await self.mode_screens[mode].run_action(action)
+
+        self.call_later(go)
 
     # ------------------------------------------------------------------ actions
     def action_help(self) -> None:
