@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE))
 from common import loadavg, machine_info  # noqa: E402
 
 PEER_ENV = "MEMDECK_BENCH_PEER_PYTHON"
-BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli", "trail", "backup")
-NEEDS_NO_PREPARE = {"trail", "backup"}  # bench_audit.py and bench_backup.py build their own data
+BENCHES = ("prepare", "bulk", "knn", "put", "audit", "embed", "cli", "trail", "backup", "llm", "ask")
+NEEDS_NO_PREPARE = {"trail", "backup", "llm", "ask"}  # these scripts build their own data
 
 
 def peer_python() -> tuple[str, bool, str]:
@@ -100,6 +100,10 @@ def plan(workdir: Path, quick: bool, profile: bool, peer: str, chroma: bool) -> 
     add("backup", "memdeck", [sys.executable, str(HERE / "bench_backup.py"), "--workdir", str(workdir),
                               *(["--items", "10000", "--reps", "1", "--restore-reps", "1", "--redacted-reps", "1"]
                                 if quick else ["--items", "100000"])], timeout=2400)
+    add("llm", "memdeck", [sys.executable, str(HERE / "bench_llm.py"),
+                           *(["--tokens", "32", "--reps", "3"] if quick else [])], timeout=900)
+    add("ask", "memdeck", [sys.executable, str(HERE / "bench_ask.py"),
+                           *(["--passes", "1", "--limit", "8"] if quick else [])], timeout=1200)
     return steps
 
 
@@ -220,6 +224,16 @@ def table(steps: list[dict[str, Any]]) -> str:
                      f"{b['verify']['median_s']:.1f} / {br['median_s']:.1f}", "", "", "(no target)", ""])
     else:
         rows.append(["8. backup and restore", "n/a", "", "", "(no target)", ""])
+    m = _get(steps, "llm", "memdeck")
+    rows.append(["9. tokens/s through memdeck vs raw llama-cpp (median, ratio)",
+                 f"{m['memdeck']['tokens_per_s_median']:.1f} vs {m['raw']['tokens_per_s_median']:.1f} "
+                 f"({m['ratio']:.2f}x)" if m else "n/a", "", "", ">= 0.95x",
+                 _verdict(None if not m else m["target"]["met"])])
+    a = _get(steps, "ask", "memdeck")
+    rows.append(["9. ask p50 / p95 on the demo canaries (ms); cache hit p50 (ms)",
+                 f"{a['cold']['p50_ms']:.0f} / {a['cold']['p95_ms']:.0f}; {a['cache_hit']['p50_ms']:.2f}"
+                 if a else "n/a", "", "", "p50 <= 2100 ms",
+                 _verdict(None if not a else a["cold"]["p50_ms"] <= 2100)])
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
