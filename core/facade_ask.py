@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from core.search import SearchResult
 
 SELECTED_MODEL = "llm.selected"  # meta key: the model chosen with `models load`, or "none" after `unload`
+SELECTED_ADAPTER = "llm.adapter"  # meta key: the LoRA adapter attached to it, if any
 MAX_SESSION_CHARS = 100
 
 
@@ -90,12 +91,52 @@ class AskFacade:
         return name, None
 
     def _ensure_model(self, name: str) -> bool:
-        """Make ``name`` the loaded model; True if it had to be loaded now (the caller times it)."""
+        """Make ``name`` the loaded model with the selected adapter; True if it had to be loaded now
+        (the caller times it). An adapter that no longer attaches is dropped with a notice: answers
+        from the base model beat no answers."""
         loaded = self.llm.loaded()
-        if loaded is not None and loaded.name == name:
+        adapter = self._meta(SELECTED_ADAPTER)
+        want = Path(adapter) if adapter else None
+        if loaded is not None and loaded.name == name and (loaded.adapter or None) == want:
             return False
-        self.llm.load(name)
-        return True
+        fresh = loaded is None or loaded.name != name
+        if fresh:
+            self.llm.load(name)
+        if want is not None or not fresh:
+            try:
+                self.llm.attach_adapter(want)
+            except MemdeckError as exc:
+                self._notice(f"LoRA adapter {adapter} was not attached: {exc.message}")  # type: ignore[attr-defined]
+        return fresh
+
+    def _meta(self, key: str) -> str | None:
+        with self.db.read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def adapter_attach(self, path: str | Path | None) -> dict[str, Any]:
+        """Attach a GGUF LoRA adapter to the answering model (``None`` detaches); it stays attached
+        across restarts until changed. Checked by attaching it now; audited."""
+        self.require("model.load", str(path or "detach"))
+        name = self.selected_model()
+        if name is None:
+            raise InvalidInput("no model selected to attach an adapter to",
+                               hint="`memdeck models load NAME` first")
+        target = Path(path).expanduser().resolve() if path is not None else None
+        try:
+            self._ensure_model(name)
+            self.llm.attach_adapter(target)
+        except MemdeckError as exc:
+            self._audit("model.adapter", str(target or "detach"), {"error": exc.message}, outcome="failed")
+            raise
+        with self.db.write() as conn:
+            if target is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (SELECTED_ADAPTER,))
+            else:
+                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                             "value = excluded.value", (SELECTED_ADAPTER, str(target)))
+            self.auditor.one(conn, "model.adapter", str(target or "detach"), {"model": name})
+        return {"model": name, "adapter": str(target) if target else None}
 
     def models(self) -> list[dict[str, Any]]:
         self.require("memory.read", "models")
@@ -124,10 +165,16 @@ class AskFacade:
             self._audit("model.load", target, {"error": exc.message}, outcome="failed")
             raise
         took = round(time.perf_counter() - t0, 3)
+        previous = self.selected_model()
         with self.db.write() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                          "value = excluded.value", (SELECTED_MODEL, info.name))
-            self.auditor.one(conn, "model.load", info.name, {"path": str(info.path), "seconds": took})
+            details: dict[str, Any] = {"path": str(info.path), "seconds": took}
+            if previous != info.name:  # an adapter belongs to one base model
+                gone = conn.execute("DELETE FROM meta WHERE key = ?", (SELECTED_ADAPTER,)).rowcount
+                if gone:
+                    details["adapter"] = "cleared (made for another model)"
+            self.auditor.one(conn, "model.load", info.name, details)
         return {"name": info.name, "path": str(info.path), "size_bytes": info.size_bytes, "load_s": took}
 
     def model_unload(self) -> dict[str, Any]:

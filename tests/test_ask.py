@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from helpers import WordHashEmbedder, fake_loader
 
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, ModelUnavailable, NotFound
 from core.memdeck import Memdeck
 from core.rag import Memory, build_messages, entity_slugs, find_citations, relevant_hits
 
@@ -258,3 +258,25 @@ def test_an_invented_follow_up_question_is_cut_off(tmp_path: Path) -> None:
         md.put_many([{"collection": c, "key": k, "content": t} for c, k, t in FACTS])
         r = md.ask("When does the Leeds office open?")
         assert r.answer == "It opens at eight [1]." and "\nQuestion:" in runtime(md).last_stop
+
+
+def test_adapter_is_attached_kept_across_restarts_and_audited(tmp_path: Path) -> None:
+    import struct
+
+    adapter = tmp_path / "lora.gguf"
+    adapter.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 0))
+    md = open_core(tmp_path / "d", reply="Eight [1].")
+    with md:
+        md.put_many([{"collection": c, "key": k, "content": t} for c, k, t in FACTS])
+        assert md.adapter_attach(adapter)["adapter"] == str(adapter.resolve())
+        r = md.ask("When does the Leeds office open?")
+        assert r.adapter == str(adapter.resolve()) and runtime(md).adapter == adapter.resolve()
+        with pytest.raises(ModelUnavailable):
+            md.adapter_attach(tmp_path / "missing.gguf")
+        assert "model.adapter" in {e["action"] for e in md.audit_log(limit=20)}
+    md = open_core(tmp_path / "d", reply="Eight [1].")
+    with md:  # a new process: the adapter comes back with the model
+        md.ask("When does the Leeds office open?", use_cache=False)
+        assert runtime(md).adapter == adapter.resolve()
+        md.adapter_attach(None)
+        assert runtime(md).adapter is None and md.ask("Leeds office?").adapter is None

@@ -89,6 +89,18 @@ def cmd_models_unload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_adapter(args: argparse.Namespace) -> int:
+    if (args.path is None) == (not args.detach):
+        from core.errors import InvalidInput
+
+        raise InvalidInput("give an adapter PATH, or --detach")
+    with _open(args, startup_check=False) as md:
+        out = md.adapter_attach(None if args.detach else args.path)
+    _emit(args, out, f"{out['model']}: " + (f"LoRA adapter {out['adapter']} attached" if out["adapter"]
+                                           else "no adapter"))
+    return 0
+
+
 def _episode_rows(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no episodes"
@@ -229,6 +241,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_models_load)
     m_sub.add_parser("unload", parents=[common], help="no model: answers become retrieval-only").set_defaults(
         handler=cmd_models_unload)
+    p = m_sub.add_parser("adapter", parents=[common], help="attach a GGUF LoRA adapter to the answering model")
+    p.add_argument("path", nargs="?", default=None)
+    p.add_argument("--detach", action="store_true", help="answer with the base model alone")
+    p.set_defaults(handler=cmd_models_adapter)
 
     e = sub.add_parser("episodes", parents=[common], help="the log of every question asked")
     e_sub = e.add_subparsers(dest="episodes_command", metavar="ACTION", required=True)
