@@ -321,12 +321,22 @@ def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: au
     conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
     conn.execute("INSERT INTO changes (seq, item_id, op, version, at) VALUES (?,?,?,?,?)",
                  (seq + 1, item_id, "purge", version, time.time()))
+    # Answers built on the item may repeat its content: those that cited it, and retrieval-only
+    # answers (which quote what they retrieved) lose their text; every link to it goes.
+    scrubbed = conn.execute(
+        "UPDATE episodes SET answer = ? WHERE id IN (SELECT l.episode_id FROM episode_items l JOIN episodes e"
+        " ON e.id = l.episode_id WHERE l.item_id = ? AND (l.cited = 1 OR e.answer_mode = 'retrieval-only'))",
+        (f"[answer removed: it used {collection}/{key}, erased on "
+         f"{time.strftime('%Y-%m-%d', time.gmtime())}]", item_id)).rowcount
+    unlinked = conn.execute("DELETE FROM episode_items WHERE item_id = ?", (item_id,)).rowcount
     details: dict[str, Any] = {"id": item_id, "versions": versions, "last_status": status,
-                               "hash": chash[:16], "seq": seq + 1, "reason": reason}
+                               "hash": chash[:16], "seq": seq + 1, "reason": reason,
+                               "episodes_scrubbed": scrubbed, "episode_links_removed": unlinked}
     if approval is not None:
         details["approval"] = approval
     auditor.append(conn, [audit.AuditRecord("memory.purge", f"{collection}/{key}", details)])
-    return {"collection": collection, "key": key, "id": item_id, "versions_erased": versions, "seq": seq + 1}
+    return {"collection": collection, "key": key, "id": item_id, "versions_erased": versions, "seq": seq + 1,
+            "episodes_scrubbed": scrubbed}
 
 
 def version_as_of(conn: sqlite3.Connection, collection: str, key: str, ts: float) -> dict[str, Any] | None:

@@ -280,3 +280,17 @@ def test_adapter_is_attached_kept_across_restarts_and_audited(tmp_path: Path) ->
         assert runtime(md).adapter == adapter.resolve()
         md.adapter_attach(None)
         assert runtime(md).adapter is None and md.ask("Leeds office?").adapter is None
+
+
+def test_purge_scrubs_answers_built_on_the_erased_item(core: Memdeck) -> None:
+    used = core.ask("When does the Leeds office open?")
+    cited = used.citations[0]
+    other = core.ask("How do I reset a charging dock?")
+    assert cited["key"] not in {c["key"] for c in other.citations}
+    out = core.purge(cited["collection"], cited["key"], reason="erasure request")
+    assert out["episodes_scrubbed"] == 1
+    ep = core.episode(used.episode_id)
+    assert ep["answer"].startswith(f"[answer removed: it used {cited['collection']}/{cited['key']}")
+    assert cited["key"] not in {i["key"] for i in ep["items"]}
+    assert core.episode(other.episode_id)["answer"] == other.answer
+    assert not core.ask("When does the Leeds office open?").cache_hit

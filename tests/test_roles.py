@@ -637,7 +637,8 @@ def test_purge_erases_everything_and_never_reuses_the_id(data_dir: Path) -> None
         assert md.index.contains(top)
         before = head(md)
         out = md.purge("notes", "c", "erasure request 42")
-        assert out == {"collection": "notes", "key": "c", "id": top, "versions_erased": 2, "seq": out["seq"]}
+        assert out == {"collection": "notes", "key": "c", "id": top, "versions_erased": 2, "seq": out["seq"],
+                       "episodes_scrubbed": 0}
         (ev,) = events_after(md, before)
         assert ev["details"]["id"] == top and ev["details"]["versions"] == 2
         assert "zebra" not in json.dumps(ev), "the audit event never keeps the content"
