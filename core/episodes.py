@@ -545,7 +545,8 @@ def summary_messages(episodes: list[dict[str, Any]], max_chars: int = 6000) -> l
 
 def model_throughput(conn: sqlite3.Connection, window: int = 50) -> dict[str, dict[str, Any]]:
     """Per model, over its last ``window`` generated answers (cache hits and fallbacks excluded):
-    completion tokens/s of the generate stage, median time to answer, p95 end-to-end latency.
+    decoding tokens/s (after the first token, so prompt evaluation does not count), median time of
+    the generate stage, p95 end-to-end latency.
 
     Read from the episode log, so the numbers survive restarts and one-shot CLI runs, unlike the
     runtime's in-memory window."""
@@ -560,10 +561,11 @@ def model_throughput(conn: sqlite3.Connection, window: int = 50) -> dict[str, di
         for timings_json, tokens in rows:
             timings = json.loads(timings_json or "{}")
             gen, total = float(timings.get("generate", 0.0)), float(timings.get("total", 0.0))
+            decode = gen - float(timings.get("first_token", 0.0))  # without prompt evaluation
             gens.append(gen)
             totals.append(total)
-            if gen > 0 and tokens:
-                rates.append(tokens / (gen / 1000))
+            if decode > 0 and tokens > 1:
+                rates.append((tokens - 1) / (decode / 1000) if "first_token" in timings else tokens / (gen / 1000))
         if rows:
             out[model] = {"answers": len(rows),
                           "tokens_per_s": round(sorted(rates)[len(rates) // 2], 1) if rates else None,

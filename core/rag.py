@@ -381,6 +381,7 @@ class QueryEngine:
                 fallback, error = None, "cancelled"
             if gen is not None:
                 prompt_tokens, completion_tokens = gen.prompt_tokens, gen.completion_tokens
+                timings["first_token"] = round(gen.ttft_ms, 3)
                 if deadline.expired:
                     fallback = f"generation timed out after {get('ask.timeout_s'):g} s"
                 elif gen.finish == "cancelled":

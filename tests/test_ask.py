@@ -294,3 +294,18 @@ def test_purge_scrubs_answers_built_on_the_erased_item(core: Memdeck) -> None:
     assert cited["key"] not in {i["key"] for i in ep["items"]}
     assert core.episode(other.episode_id)["answer"] == other.answer
     assert not core.ask("When does the Leeds office open?").cache_hit
+
+
+def test_throughput_is_read_from_the_episode_log(core: Memdeck) -> None:
+    from core import episodes
+
+    core.ask("When does the Leeds office open?")
+    with core.db.write() as conn:  # one more answer with known timings: 11 tokens, 100 ms after the first token
+        episodes.record(conn, episodes.EpisodeRecord(
+            "s", "ask", 1.0, 2.0, "q", "a", "memory", "smollm2-135m-instruct", None,
+            {"generate": 300.0, "first_token": 200.0, "total": 310.0}, 50, 11, False, None, None, "t", []))
+    stats = {m["name"]: m["stats"] for m in core.models()}["smollm2-135m-instruct"]
+    assert stats["answers"] == 2 and stats["tokens_per_s"] is not None
+    rates = episodes.model_throughput
+    with core.db.read() as conn:
+        assert rates(conn, window=1)["smollm2-135m-instruct"]["tokens_per_s"] == 100.0

@@ -15,8 +15,8 @@ def _ms(value: Any) -> str:
 
 
 def _timing_line(t: dict[str, Any]) -> str:
-    order = ("cache", "embed", "retrieve", "prompt", "generate", "total")
-    return "  ".join(f"{k} {_ms(t[k])} ms" for k in order if k in t)
+    order = ("cache", "embed", "retrieve", "prompt", "load", "first_token", "generate", "total")
+    return "  ".join(f"{k.replace('_', ' ')} {_ms(t[k])} ms" for k in order if k in t)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
