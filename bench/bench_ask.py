@@ -28,16 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from common import emit, loadavg, log, machine_info  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+from common import emit, loadavg, log, machine_info, pct  # noqa: E402
 
 
 def main() -> int:
@@ -99,14 +90,14 @@ def main() -> int:
     totals = [c["timings"]["total"] for c in cold]
     stages = {s: round(statistics.median(c["timings"].get(s, 0.0) for c in cold), 1)
               for s in ("embed", "retrieve", "prompt", "generate")}
-    res["cold"] = {"n": len(cold), "p50_ms": round(pct(totals, 0.5), 1), "p95_ms": round(pct(totals, 0.95), 1),
+    res["cold"] = {"n": len(cold), "p50_ms": round(pct(totals, 50), 1), "p95_ms": round(pct(totals, 95), 1),
                    "max_ms": round(max(totals), 1), "stage_median_ms": stages,
                    "completion_tokens_median": statistics.median(c["completion_tokens"] for c in cold),
                    "prompt_tokens_median": statistics.median(c["prompt_tokens"] for c in cold),
                    "modes": {m: sum(c["mode"] == m for c in cold) for m in {c["mode"] for c in cold}},
                    "expected_retrieved": round(sum(c["retrieved"] for c in cold) / len(cold), 3),
                    "expected_cited": round(sum(c["cited"] for c in cold) / len(cold), 3)}
-    res["cache_hit"] = {"n": len(hits), "p50_ms": round(pct(hits, 0.5), 3), "p95_ms": round(pct(hits, 0.95), 3)}
+    res["cache_hit"] = {"n": len(hits), "p50_ms": round(pct(hits, 50), 3), "p95_ms": round(pct(hits, 95), 3)}
     res["asks"] = cold
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"ask-{info['date']}.json"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInput, NotFound
+from core.llm import percentile
 
 KINDS = ("ask", "import")
 ANSWER_MODES = ("memory", "model-only", "retrieval-only", "error")
@@ -286,14 +287,6 @@ def satisfaction(conn: sqlite3.Connection, since: float | None, until: float | N
 
 
 # ---------------------------------------------------------------------------- daily report
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile (an observed value, never an interpolation); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 def _aggregate(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     """Metrics of ask episodes: rows are (started_at, timings, cache_hit, fallback, error, mode, n_items, rating)."""
     n = len(rows)

@@ -7,7 +7,6 @@ change in the audit trail, typed errors with a hint.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,8 @@ from core.errors import InvalidInput, MemdeckError, NotFound
 from core.rag import AskResult, QueryEngine, check_question, new_session_id
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from core.audit import Auditor
     from core.config import Config
     from core.db import Database
@@ -29,6 +30,14 @@ if TYPE_CHECKING:
 SELECTED_MODEL = "llm.selected"  # meta key: the model chosen with `models load`, or "none" after `unload`
 SELECTED_ADAPTER = "llm.adapter"  # meta key: the LoRA adapter attached to it, if any
 MAX_SESSION_CHARS = 100
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> int:
+    """Upsert (or with ``None`` delete) one ``meta`` row inside the caller's transaction; rows changed."""
+    if value is None:
+        return int(conn.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount)
+    return int(conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                            "value = excluded.value", (key, value)).rowcount)
 
 
 def check_session(session: Any) -> str:
@@ -50,6 +59,7 @@ class AskFacade:
         _llm_loader: Any
 
         def require(self, permission: str, target: str = "") -> None: ...
+        def record_event(self, action: str, target: str, details: dict[str, Any], outcome: str = "ok") -> None: ...
         def _search(self, query: str, k: int, *, collections: Sequence[str] = (),
                     statuses: Sequence[str] = ("active",), since: float | None = None,
                     until: float | None = None) -> SearchResult: ...
@@ -75,9 +85,8 @@ class AskFacade:
     def selected_model(self) -> str | None:
         """The model answers use: the one last chosen with ``models load`` (``None`` after ``models
         unload``), else ``llm.model`` from config; an empty or ``none`` config value means no model."""
-        with self.db.read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (SELECTED_MODEL,)).fetchone()
-        name = str(row[0]) if row else str(self.config.get("llm.model"))
+        stored = self._meta(SELECTED_MODEL)
+        name = stored if stored is not None else str(self.config.get("llm.model"))
         return None if name.strip().lower() in ("", "none") else name
 
     def llm_identity(self) -> tuple[str | None, str | None]:
@@ -127,14 +136,10 @@ class AskFacade:
             self._ensure_model(name)
             self.llm.attach_adapter(target)
         except MemdeckError as exc:
-            self._audit("model.adapter", str(target or "detach"), {"error": exc.message}, outcome="failed")
+            self.record_event("model.adapter", str(target or "detach"), {"error": exc.message}, outcome="failed")
             raise
         with self.db.write() as conn:
-            if target is None:
-                conn.execute("DELETE FROM meta WHERE key = ?", (SELECTED_ADAPTER,))
-            else:
-                conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                             "value = excluded.value", (SELECTED_ADAPTER, str(target)))
+            set_meta(conn, SELECTED_ADAPTER, str(target) if target is not None else None)
             self.auditor.one(conn, "model.adapter", str(target or "detach"), {"model": name})
         return {"model": name, "adapter": str(target) if target else None}
 
@@ -162,18 +167,16 @@ class AskFacade:
         try:
             info = self.llm.load(target)  # replaces another loaded model
         except MemdeckError as exc:
-            self._audit("model.load", target, {"error": exc.message}, outcome="failed")
+            self.record_event("model.load", target, {"error": exc.message}, outcome="failed")
             raise
         took = round(time.perf_counter() - t0, 3)
         previous = self.selected_model()
         with self.db.write() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                         "value = excluded.value", (SELECTED_MODEL, info.name))
+            set_meta(conn, SELECTED_MODEL, info.name)
             details: dict[str, Any] = {"path": str(info.path), "seconds": took}
-            if previous != info.name:  # an adapter belongs to one base model
-                gone = conn.execute("DELETE FROM meta WHERE key = ?", (SELECTED_ADAPTER,)).rowcount
-                if gone:
-                    details["adapter"] = "cleared (made for another model)"
+            # an adapter belongs to one base model
+            if previous != info.name and set_meta(conn, SELECTED_ADAPTER, None):
+                details["adapter"] = "cleared (made for another model)"
             self.auditor.one(conn, "model.load", info.name, details)
         return {"name": info.name, "path": str(info.path), "size_bytes": info.size_bytes, "load_s": took}
 
@@ -184,8 +187,7 @@ class AskFacade:
         if self._llm is not None:
             self._llm.unload()
         with self.db.write() as conn:
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, 'none') ON CONFLICT (key) DO UPDATE SET "
-                         "value = 'none'", (SELECTED_MODEL,))
+            set_meta(conn, SELECTED_MODEL, "none")
             self.auditor.one(conn, "model.unload", was.name if was else "-", {})
         return {"unloaded": was.name if was else None}
 
@@ -340,7 +342,3 @@ class AskFacade:
         cache = self._engine.cache.as_dict() if self._engine is not None else None
         out["response_cache"] = cache
         return out
-
-    def _audit(self, action: str, target: str, details: dict[str, Any], outcome: str = "ok") -> None:
-        with self.db.write() as conn:
-            self.auditor.one(conn, action, target, json.loads(json.dumps(details, default=str)), outcome=outcome)
