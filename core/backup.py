@@ -277,7 +277,10 @@ def redact_database(path: Path, rules: PrivacyRules, segments: list[Path] | None
         for table, cols in (("heartbeats", ("details", "error")),
                             ("approvals", ("params", "target", "note", "requested_by", "decided_by", "result")),
                             ("episodes", ("session", "question", "answer", "error", "actor")),
-                            ("feedback", ("comment", "actor"))):
+                            ("feedback", ("comment", "actor")),
+                            ("contradictions", ("findings", "resolution", "resolved_by")),
+                            ("trust_reviews", ("note", "actor")),
+                            ("judge_cache", ("reason",))):
             if not _table_exists(conn, table):
                 continue
             for row in conn.execute(f"SELECT rowid, {', '.join(cols)} FROM {table}").fetchall():

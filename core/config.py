@@ -193,6 +193,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("llm.threads", 2, "CPU threads for generation.", 1, 256),
     Setting("llm.max_tokens", 160, "Longest answer in tokens.", 1, 8192),
     Setting("llm.temperature", 0.2, "Sampling temperature: 0 is greedy, higher varies more.", 0, 2),
+    Setting("trust.worker", True, "Keep trust scores and contradictions current in a background thread "
+            "while the app runs (a changed item is rescored within seconds; freshness decays every pass)."),
+    Setting("trust.interval_s", 300.0, "Seconds between the trust worker's passes when nothing changed.", 5, 86_400),
+    Setting("trust.full_every_s", 21_600.0, "Seconds between full contradiction scans (every item against "
+            "its neighbours); passes in between scan only what changed.", 60, 2_592_000),
+    Setting("trust.history_every_s", 3600.0, "Shortest gap between two points of a collection's trust "
+            "trend (a manual recompute always adds one).", 0, 604_800),
+    Setting("contradictions.neighbours", 8, "Nearest neighbours compared with each item when looking for "
+            "contradictions and corroboration.", 1, 100),
+    Setting("contradictions.min_similarity", 0.5, "Neighbours less similar than this (cosine) are not "
+            "compared: they are about something else.", 0, 1),
+    Setting("contradictions.corroborate_similarity", 0.8, "A neighbour at least this similar that does "
+            "not contradict an item corroborates it.", 0, 1),
+    Setting("contradictions.skip_same_collection", "meetings", "Comma-separated collections whose items "
+            "are not compared with each other (minutes of different meetings differ by design)."),
+    Setting("contradictions.version_weight", 0.5, "How much a version conflict (a new version changing a "
+            "stated value) counts against an item, relative to two items disagreeing.", 0, 1),
+    Setting("contradictions.judge", False, "Also ask the local model whether similar pairs that the "
+            "deterministic checks pass contradict each other (slow on a CPU; cached per pair)."),
+    Setting("contradictions.judge_similarity", 0.75, "Only pairs at least this similar go to the model "
+            "judge.", 0, 1),
+    Setting("contradictions.judge_max_pairs", 32, "Most pairs sent to the model judge in one pass.", 1, 10_000),
     Setting("approvals.expire_hours", 24.0, "Pending approval requests expire after this many hours.",
             0.01, 8760, env_override=False),
 )

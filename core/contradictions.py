@@ -648,10 +648,11 @@ def _owner_findings(ca: list[_Claim], cb: list[_Claim], same_subject: bool) -> l
 
 # --------------------------------------------------------------------------- negation
 
-_NEG = re.compile(r"\b(?:not|never|no longer|nobody|none|neither|nor)\b", re.I)
+_NEG = re.compile(r"\b(?:not|never|no longer|nobody|no one|nothing|none|neither|nor|no)\b|n't\b", re.I)
 _AUX = frozenset([
     "is", "are", "was", "were", "be", "been", "do", "does", "did", "can", "could", "will", "would", "may", "might",
-    "must", "shall", "should", "has", "have", "had", "still", "only", "longer", "never", "nobody", "none"
+    "must", "shall", "should", "has", "have", "had", "still", "only", "longer", "never", "nobody", "none", "no",
+    "one", "nothing",
 ])
 
 

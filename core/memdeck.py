@@ -39,6 +39,7 @@ from core.errors import (
 )
 from core.events import EventBus
 from core.facade_ask import AskFacade
+from core.facade_trust import TrustFacade
 from core.paths import DataLayout, atomic_write_bytes, resolve_data_dir, resource_dir
 from core.privacy import PrivacyRules
 from core.roles import (
@@ -60,6 +61,8 @@ from core.vectors import IndexParams, VectorIndex, clean_stray_files
 from core.workers import Job, Workers
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from core.backup import BackupFolder, BackupInfo, VerifyResult
 
 log = logging.getLogger(__name__)
@@ -106,7 +109,7 @@ class IngestReport:
         }
 
 
-class Memdeck(AskFacade):
+class Memdeck(AskFacade, TrustFacade):
     """Open with ``Memdeck.open(data_dir)``; use as a context manager so workers stop and the index is saved."""
 
     def __init__(self, layout: DataLayout, config: Config, db: Database,
@@ -221,7 +224,7 @@ class Memdeck(AskFacade):
         self._closed = True
         self.workers.shutdown()
         self._close_llm()
-        for thread in (self._heartbeat_thread, self._scheduler_thread):
+        for thread in (self._heartbeat_thread, self._scheduler_thread, self._trust_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=5)
         try:
@@ -335,9 +338,11 @@ class Memdeck(AskFacade):
         return out
 
     def _write(self, items: Sequence[NewItem], deletes: Sequence[tuple[str, str]] = (),
-               vectors: dict[str, np.ndarray] | None = None, audit_each: bool = True
+               vectors: dict[str, np.ndarray] | None = None, audit_each: bool = True,
+               also: Callable[[sqlite3.Connection], None] | None = None
                ) -> tuple[list[PutOutcome], list[PutOutcome]]:
-        """Embed, then one transaction for all puts and deletes, then apply to the index."""
+        """Embed, then one transaction for all puts and deletes (and ``also``, e.g. closing the
+        contradiction a merge settles), then apply to the index."""
         for attempt in range(3):
             vecs = self._embed_for(items, vectors)
             try:
@@ -345,6 +350,8 @@ class Memdeck(AskFacade):
                     puts = store.write_puts(conn, items, vecs, self.model_fp, self.auditor, audit_each)
                     dels = [store.write_status(conn, c, k, "deleted", self.auditor, "memory.delete")
                             for c, k in deletes]
+                    if also is not None:
+                        also(conn)
                 break
             except EmbeddingRace:
                 if attempt == 2:

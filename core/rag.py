@@ -57,7 +57,7 @@ class Memory:
     via: str  # "hit" (found by the search) or "expanded" (mentioned by a hit)
     vector_score: float | None = None
     keyword_rank: int | None = None
-    trust: float | None = None  # issue 7 brings trust scores; None means not scored yet
+    trust: float | None = None  # the stored trust score; None until a trust pass has scored it
     cited: bool = False
 
     def citation(self) -> dict[str, Any]:
@@ -356,6 +356,9 @@ class QueryEngine:
                            int(get("ask.expand_items")) if memories else 0)
         memories += [Memory(len(memories) + i, e["id"], e["collection"], e["key"], e["version"], e["content"],
                             0.0, "expanded") for i, e in enumerate(extra, start=1)]
+        scores = md.trust_of(m.id for m in memories)
+        for m in memories:
+            m.trust = scores.get(m.id)
         messages, used = build_messages(question, memories, int(get("ask.context_chars")))
         timings["prompt"] = round((time.perf_counter() - t1) * 1000, 3)
 

@@ -94,6 +94,10 @@ REQUIRED: dict[str, Role] = {
     "heartbeat.run": Role.EDITOR,
     "episode.import": Role.EDITOR,
     "model.load": Role.EDITOR,
+    "trust.recompute": Role.EDITOR,
+    "trust.review": Role.EDITOR,
+    "contradiction.resolve": Role.EDITOR,
+    "trust.retrain": Role.ADMIN,
     "memory.purge": Role.ADMIN,
     "sync.repair": Role.ADMIN,
     "index.rebuild": Role.ADMIN,
@@ -121,6 +125,8 @@ PURPOSE: dict[str, str] = {
     "approval.approve": "approving requests", "approval.reject": "rejecting requests",
     "backup.list": "listing backups", "backup.create": "making backups", "backup.verify": "verifying backups",
     "backup.prune": "pruning backups", "backup.restore": "restoring a backup",
+    "trust.recompute": "recomputing trust", "trust.review": "reviewing memory",
+    "contradiction.resolve": "resolving contradictions", "trust.retrain": "retraining the trust model",
 }
 
 ROLE_KEYS = {Role.ADMIN: "roles.admin", Role.EDITOR: "roles.editor", Role.VIEWER: "roles.viewer"}

@@ -329,9 +329,13 @@ def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: au
         (f"[answer removed: it used {collection}/{key}, erased on "
          f"{time.strftime('%Y-%m-%d', time.gmtime())}]", item_id)).rowcount
     unlinked = conn.execute("DELETE FROM episode_items WHERE item_id = ?", (item_id,)).rowcount
+    from core.trust_store import delete_item_rows
+
+    contradictions = delete_item_rows(conn, item_id)  # they quote the erased text
     details: dict[str, Any] = {"id": item_id, "versions": versions, "last_status": status,
                                "hash": chash[:16], "seq": seq + 1, "reason": reason,
-                               "episodes_scrubbed": scrubbed, "episode_links_removed": unlinked}
+                               "episodes_scrubbed": scrubbed, "episode_links_removed": unlinked,
+                               "contradictions_removed": contradictions}
     if approval is not None:
         details["approval"] = approval
     auditor.append(conn, [audit.AuditRecord("memory.purge", f"{collection}/{key}", details)])

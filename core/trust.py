@@ -61,7 +61,8 @@ class TrustPolicy:
     usage_prior_strength: float = 2.0
     corroboration_scale: float = 2.0
     quarantine_below: float = 0.35
-    contradiction_above: float = 0.8
+    contradiction_above: float = 0.7
+    high_above: float = 0.75
     min_reviews: int = 30
     l2: float = 1.0
     source: str = "<defaults>"
@@ -89,7 +90,7 @@ _SCHEMA: dict[str, set[str]] = {
     "source": {"default_reliability", "prior_strength", "by_source", "by_collection"},
     "usage": {"prior_strength"},
     "corroboration": {"scale"},
-    "thresholds": {"quarantine_below", "contradiction_above"},
+    "thresholds": {"quarantine_below", "contradiction_above", "high_above"},
     "model": {"min_reviews", "l2"},
 }
 
@@ -170,6 +171,7 @@ def policy_from_dict(raw: Mapping[str, Any], source: str = "<dict>") -> TrustPol
         corroboration_scale=num("corroboration", "scale", d.corroboration_scale, lo_open=True),
         quarantine_below=num("thresholds", "quarantine_below", d.quarantine_below, 0.0, 1.0),
         contradiction_above=num("thresholds", "contradiction_above", d.contradiction_above, 0.0, 1.0),
+        high_above=num("thresholds", "high_above", d.high_above, 0.0, 1.0),
         min_reviews=min_reviews,
         l2=num("model", "l2", d.l2),
         source=source,

@@ -523,7 +523,7 @@ def test_stats_json(stocked: Cli) -> None:
     assert idx["latest_seq"] == 5
     assert idx["watermark"] == 5
     assert s["database"]["path"] == str((stocked.data_dir / "memdeck.db").resolve())
-    assert s["database"]["schema_version"] == 4
+    assert s["database"]["schema_version"] == 5
     assert s["database"]["bytes"] > 0
     assert [c["collection"] for c in s["collections"]] == ["notes", "recipes"]
     human = stocked("stats")
@@ -568,7 +568,10 @@ def test_demo_loads_into_an_empty_dir(cli: Cli) -> None:
     assert data["loaded"] == len(lines) and data["unchanged"] == 0
     assert data["path"] == str(DEMO)
     stats = cli("stats", "--json").json()
-    assert stats["items"]["active"] == len(lines)
+    # The demo is scored at once: policy quarantines the less trusted side of strong contradictions.
+    assert stats["items"]["active"] + stats["items"]["quarantined"] == len(lines)
+    assert stats["items"]["quarantined"] == data["trust"]["quarantined"] > 0
+    assert data["trust"]["scored"] == len(lines) and data["trust"]["contradictions_open"] > 0
     assert stats["drift_clean"] is True
     assert {c["collection"] for c in stats["collections"]} == {r["collection"] for r in lines}
 

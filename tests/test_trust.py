@@ -50,7 +50,7 @@ def comp(name: str, **kw: object) -> float:
 
 
 def test_shipped_policy_loads_with_its_documented_values() -> None:
-    assert POLICY.quarantine_below == 0.35 and POLICY.contradiction_above == 0.8
+    assert POLICY.quarantine_below == 0.35 and POLICY.contradiction_above == 0.7 and POLICY.high_above == 0.75
     assert POLICY.min_reviews == 30 and POLICY.default_reliability == 0.7
     assert POLICY.half_life("meetings") == 90.0 and POLICY.half_life("unknown") == 365.0
     assert POLICY.reliability("facts", "hr-handbook") == 0.9  # the source beats the collection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any
@@ -159,3 +160,251 @@ def seed_episodes(md: Memdeck) -> dict[str, int]:
     md.put("facts", "office.porto.site-lead", "Ines Carvalho is the Porto Site Lead since September 2026; "
            "Daniel Costa moved to the Leeds test floor.")
     return ids
+
+
+# ---------------------------------------------------------------------- Trust Dashboard (issue 7)
+LEEDS_A = ("The Leeds office is open from 07:00 to 19:00, Monday to Friday. Access outside those hours must be "
+           "arranged with the office manager.")
+LEEDS_B = ("The Leeds office is open from 08:00 to 18:00, Monday to Friday, and is closed on bank holidays. "
+           "Access outside those hours must be arranged with Amy Greenwood.")
+HERON_A = "Project Heron is owned by Priya Nair; the weekly review is on Tuesdays."
+HERON_B = "Heron review, 24 March: Tomasz Kowalski now owns Project Heron; the weekly review moves to Thursdays."
+LEAD_V1 = "Daniel Costa is the Porto Site Lead and the escalation point for anything about the Porto office."
+LEAD_V2 = ("Ines Carvalho is the Porto Site Lead since September 2026 and the escalation point for anything about "
+           "the Porto office.")
+
+
+def _side(item_id: int, collection: str, key: str, version: int, status: str, trust: float,
+          content: str) -> dict[str, Any]:
+    return {"id": item_id, "collection": collection, "key": key, "version": version, "status": status,
+            "trust": trust, "content": content}
+
+
+def trust_fixtures() -> dict[str, Any]:
+    """The dashboard's world, shaped as docs/design-trust.md says: four collections, ten bins, three open
+    contradictions (one a version conflict, a.id == b.id), two quarantined items and five alerts."""
+    contradictions = [
+        {"id": 26, "kind": "number", "score": 1.0, "status": "open", "method": "rules", "found_at": FROZEN_NOW - 600,
+         "evidence": "time '07:00 to 19:00' vs '08:00 to 18:00'",
+         "suggestion": "keep B: the more trusted side (0.70 vs 0.68 before this conflict)", "version_conflict": False,
+         "a": _side(52, "facts", "office.leeds.opening-hours", 2, "quarantined", 0.485, LEEDS_A),
+         "b": _side(226, "docs", "handbook/office-leeds#1", 1, "active", 0.705, LEEDS_B),
+         "findings": [{"kind": "number", "evidence": "time '07:00 to 19:00' vs '08:00 to 18:00'", "score": 1.0,
+                       "a_span": "07:00 to 19:00", "b_span": "08:00 to 18:00"}]},
+        {"id": 31, "kind": "version", "score": 0.9, "status": "open", "method": "rules", "found_at": FROZEN_NOW - 300,
+         "evidence": "owner: 'Daniel Costa' vs 'Ines Carvalho'",
+         "suggestion": "keep B: the newer version (keep A puts the older text back)", "version_conflict": True,
+         "a": _side(61, "facts", "office.porto.site-lead", 1, "active", 0.612, LEAD_V1),
+         "b": _side(61, "facts", "office.porto.site-lead", 2, "active", 0.612, LEAD_V2),
+         "findings": [{"kind": "version", "evidence": "owner: 'Daniel Costa' vs 'Ines Carvalho'", "score": 0.9,
+                       "a_span": "Daniel Costa", "b_span": "Ines Carvalho"}]},
+        {"id": 40, "kind": "owner", "score": 0.82, "status": "open", "method": "rules", "found_at": FROZEN_NOW - 900,
+         "evidence": "owner 'Priya Nair' vs 'Tomasz Kowalski'",
+         "suggestion": "merge: both are equally trusted; write the correct statement once", "version_conflict": False,
+         "a": _side(140, "projects", "project.heron.owner", 1, "active", 0.551, HERON_A),
+         "b": _side(181, "meetings", "2026-03-24-heron-review", 1, "quarantined", 0.328, HERON_B),
+         "findings": [{"kind": "owner", "evidence": "owner 'Priya Nair' vs 'Tomasz Kowalski'", "score": 0.82,
+                       "a_span": "Priya Nair", "b_span": "Tomasz Kowalski"},
+                      {"kind": "date", "evidence": "weekday 'Tuesdays' vs 'Thursdays'", "score": 0.6,
+                       "a_span": "Tuesdays", "b_span": "Thursdays"}]},
+    ]
+    items = {
+        ("meetings", "2026-03-05-beacon-design-review"): {
+            "id": 168, "version": 2, "status": "quarantined", "source": "meeting-notes", "score": 0.3249,
+            "reason": "score 0.32 below 0.35 (freshness 0.13)",
+            "components": {"consistency": 0.4, "corroboration": 0.0, "freshness": 0.1325, "review": 0.5,
+                           "source": 0.65, "usage": 0.5}},
+        ("meetings", "2026-03-24-heron-review"): {
+            "id": 181, "version": 1, "status": "quarantined", "source": "meeting-notes", "score": 0.328,
+            "reason": "open contradiction scoring 0.82 (threshold 0.70); the less trusted side of #40 with "
+                      "projects/project.heron.owner",
+            "components": {"consistency": 0.0, "corroboration": 0.0, "freshness": 0.21, "review": 0.5,
+                           "source": 0.65, "usage": 0.5}},
+        ("facts", "office.leeds.opening-hours"): {
+            "id": 52, "version": 2, "status": "quarantined", "source": "wiki", "score": 0.485,
+            "reason": "open contradiction scoring 1.00 (threshold 0.70); the less trusted side of #26 with "
+                      "docs/handbook/office-leeds#1",
+            "components": {"consistency": 0.0, "corroboration": 0.5, "freshness": 0.62, "review": 0.5,
+                           "source": 0.7, "usage": 0.55}},
+    }
+    weights = {"consistency": 0.2, "freshness": 0.15, "corroboration": 0.1, "source": 0.2, "usage": 0.15,
+               "review": 0.2}
+    return {
+        "summary": {
+            "computed_at": FROZEN_NOW - 600, "method": "formula",
+            "model": {"method": "formula", "reviews": 12, "approved": 8, "rejected": 4, "cv_accuracy": None,
+                      "trained_at": None, "reason": "12 review(s), the learned model needs 30; using the formula"},
+            "collections": [
+                {"collection": "docs", "n": 80, "avg": 0.6392, "low": 0, "high": 6, "quarantined": 1,
+                 "trend": [0.61, 0.62, 0.62, 0.63, 0.64, 0.6392]},
+                {"collection": "facts", "n": 127, "avg": 0.6634, "low": 2, "high": 9, "quarantined": 3,
+                 "trend": [0.70, 0.69, 0.68, 0.67, 0.66, 0.6634]},
+                {"collection": "meetings", "n": 70, "avg": 0.4665, "low": 12, "high": 0, "quarantined": 5,
+                 "trend": [0.55, 0.52, 0.50, 0.48, 0.47, 0.4665]},
+                {"collection": "projects", "n": 51, "avg": 0.5328, "low": 0, "high": 1, "quarantined": 0,
+                 "trend": [0.53, 0.53, 0.53, 0.53, 0.53, 0.5328]}],
+            "histogram": [0, 2, 6, 27, 28, 96, 102, 59, 8, 0], "low_threshold": 0.35, "high_threshold": 0.75,
+            "alerts": [
+                {"at": FROZEN_NOW - 300, "target": "facts/office.porto.site-lead v1→v2", "kind": "contradiction",
+                 "message": "contradiction #31 (version, 0.90): facts/office.porto.site-lead v1→v2"},
+                {"at": FROZEN_NOW - 600, "target": "facts/office.leeds.opening-hours", "kind": "quarantine",
+                 "message": "quarantined facts/office.leeds.opening-hours: open contradiction scoring 1.00"},
+                {"at": FROZEN_NOW - 600, "target": "facts/office.leeds.opening-hours ↔ docs/handbook/office-leeds#1",
+                 "kind": "contradiction",
+                 "message": "contradiction #26 (number, 1.00): facts/office.leeds.opening-hours ↔ "
+                            "docs/handbook/office-leeds#1"},
+                {"at": FROZEN_NOW - 900, "target": "meetings/2026-03-24-heron-review", "kind": "quarantine",
+                 "message": "quarantined meetings/2026-03-24-heron-review: open contradiction scoring 0.82"},
+                {"at": FROZEN_NOW - 3600, "target": "meetings/2026-03-05-beacon-design-review", "kind": "low_trust",
+                 "message": "meetings/2026-03-05-beacon-design-review scores 0.32, below 0.35"}]},
+        "contradictions": contradictions, "items": items, "weights": weights,
+    }
+
+
+class FrozenTrustCore(FrozenCore):
+    """A real Memdeck underneath, with the trust methods answered from ``trust_fixtures()`` held in memory.
+
+    Mutations change that state the way the contract says (a review takes the item out of the queue, a
+    resolution closes the contradiction) and are recorded in ``calls`` so tests can check what a key
+    sent. ``fail[name] = exc`` makes the next call of ``name`` raise. ``empty=True`` starts unscored:
+    nothing until ``trust_recompute`` runs, which also publishes ``trust.alert`` and ``trust.changed``."""
+
+    def __init__(self, md: Memdeck, empty: bool = False) -> None:
+        super().__init__(md)
+        self.world = trust_fixtures()
+        self.empty = empty
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.reads: dict[str, int] = {}
+        self.fail: dict[str, BaseException] = {}
+        self._lock = threading.Lock()
+
+    def _enter(self, name: str, *args: Any, mutating: bool = False) -> None:
+        with self._lock:
+            if mutating:
+                self.calls.append((name, args))
+            else:
+                self.reads[name] = self.reads.get(name, 0) + 1
+            exc = self.fail.pop(name, None)
+        if exc is not None:
+            raise exc
+
+    def _open(self) -> list[dict[str, Any]]:
+        return [] if self.empty else [c for c in self.world["contradictions"] if c["status"] == "open"]
+
+    def _items(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {} if self.empty else self.world["items"]
+
+    @staticmethod
+    def _summary_of(c: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in c.items() if k not in ("findings",)}
+        out["a"] = {k: v for k, v in c["a"].items() if k != "content"}
+        out["b"] = {k: v for k, v in c["b"].items() if k != "content"}
+        return out
+
+    def trust_summary(self) -> dict[str, Any]:
+        self._enter("trust_summary")
+        if self.empty:
+            model = dict(self.world["summary"]["model"], reviews=0, approved=0, rejected=0,
+                         reason="0 review(s), the learned model needs 30; using the formula")
+            return {"computed_at": None, "method": "formula", "model": model, "collections": [],
+                    "histogram": [0] * 10, "low_threshold": 0.35, "high_threshold": 0.75, "alerts": []}
+        return copy.deepcopy(self.world["summary"])
+
+    def review_queue(self) -> list[dict[str, Any]]:
+        self._enter("review_queue")
+        out: list[dict[str, Any]] = []
+        # a rejected item stays quarantined but needs nobody any more: it leaves the queue
+        items = sorted(((k, v) for k, v in self._items().items() if v["status"] == "quarantined"
+                        and (v.get("review") or {}).get("verdict") != "rejected"), key=lambda kv: kv[1]["score"])
+        for (collection, key), it in items:
+            out.append({"type": "item", "id": it["id"], "collection": collection, "key": key,
+                        "title": f"{collection}/{key}", "reason": it["reason"], "score": it["score"],
+                        "suggestion": "approve to restore it, or reject to keep it out"})
+        for c in sorted(self._open(), key=lambda c: -c["score"]):
+            a, b = c["a"], c["b"]
+            title = (f"{b['collection']}/{b['key']} v{a['version']}→v{b['version']}" if c["version_conflict"]
+                     else f"{a['collection']}/{a['key']} ↔ {b['collection']}/{b['key']}")
+            out.append({"type": "contradiction", "id": c["id"], "collection": a["collection"], "key": a["key"],
+                        "title": title, "reason": f"{c['kind']}: {c['evidence']}", "score": c["score"],
+                        "suggestion": c["suggestion"]})
+        return out
+
+    def contradictions(self, status: str | None = "open", limit: int = 200) -> list[dict[str, Any]]:
+        self._enter("contradictions")
+        rows = self.world["contradictions"] if not self.empty else []
+        rows = [c for c in rows if status is None or c["status"] == status]
+        return [self._summary_of(c) for c in sorted(rows, key=lambda c: -c["score"])[:limit]]
+
+    def contradiction(self, cid: int) -> dict[str, Any]:
+        self._enter("contradiction")
+        from core.errors import NotFound
+
+        for c in self.world["contradictions"]:
+            if c["id"] == cid and not self.empty:
+                return copy.deepcopy(c) | {"resolution": c.get("resolution"), "resolved_by": None,
+                                           "resolved_at": None}
+        raise NotFound(f"no contradiction #{cid}", hint="`memdeck contradictions list` shows them")
+
+    def trust_show(self, collection: str, key: str) -> dict[str, Any]:
+        self._enter("trust_show")
+        from core.errors import NotFound
+
+        it = self._items().get((collection, key))
+        if it is None:
+            raise NotFound(f"no item {collection}/{key}", hint=f"`memdeck list {collection}` shows its keys")
+        weights = self.world["weights"]
+        explanation = [{"component": name, "value": round(v, 4), "weight": weights[name],
+                        "contribution": round(v * weights[name], 4)} for name, v in it["components"].items()]
+        explanation.sort(key=lambda e: e["value"])
+        conflicts = [self._summary_of(c) for c in self.world["contradictions"]
+                     if it["id"] in (c["a"]["id"], c["b"]["id"])]
+        quarantined = it["status"] == "quarantined"
+        return {"id": it["id"], "collection": collection, "key": key, "version": it["version"],
+                "status": it["status"], "source": it["source"], "score": it["score"], "method": "formula",
+                "computed_at": FROZEN_NOW - 600, "components": dict(it["components"]), "explanation": explanation,
+                "inputs": {"age_days": 262.4, "source": it["source"], "collection": collection},
+                "quarantine": {"reason": it["reason"], "by_policy": True} if quarantined else None,
+                "review": it.get("review"),
+                "history": [{"at": FROZEN_NOW - 86_400 * (5 - n), "score": round(it["score"] + 0.04 * (5 - n), 4)}
+                            for n in range(6)],
+                "contradictions": conflicts}
+
+    def trust_list(self, order: str = "asc", limit: int = 20, collection: str | None = None,
+                   status: str | None = None) -> list[dict[str, Any]]:
+        self._enter("trust_list")
+        rows = [{"id": it["id"], "collection": c, "key": k, "status": it["status"], "score": it["score"],
+                 "method": "formula", "reason": "freshness 0.13"} for (c, k), it in self._items().items()
+                if (collection is None or c == collection) and (status is None or it["status"] == status)]
+        rows.sort(key=lambda r: r["score"], reverse=order == "desc")
+        return rows[:limit]
+
+    def trust_review(self, collection: str, key: str, verdict: str, note: str = "") -> dict[str, Any]:
+        self._enter("trust_review", collection, key, verdict, mutating=True)
+        it = self._items()[(collection, key)]
+        it["status"] = "quarantined" if verdict == "rejected" else "active"
+        if verdict != "restore":
+            it["review"] = {"verdict": verdict, "actor": "alice", "at": FROZEN_NOW, "note": note}
+        return {"id": it["id"], "collection": collection, "key": key, "verdict": verdict,
+                "status": "quarantined" if verdict == "rejected" else "active", "version": it["version"]}
+
+    def contradiction_resolve(self, cid: int, keep: str, text: str | None = None, note: str = "") -> dict[str, Any]:
+        self._enter("contradiction_resolve", cid, keep, text, mutating=True)
+        c = next(c for c in self.world["contradictions"] if c["id"] == cid)
+        c["status"] = "dismissed" if keep == "both" else "resolved"
+        c["resolution"] = {"A": "kept A", "B": "kept B", "both": "kept both: not a contradiction",
+                           "merge": f"merged into {c['a']['collection']}/{c['a']['key']}"}[keep]
+        return {"id": cid, "status": c["status"], "resolution": c["resolution"], "keep": keep,
+                "written_version": c["a"]["version"] + 1 if keep == "merge" else None}
+
+    def trust_recompute(self, full: bool = False, job: Any = None) -> dict[str, Any]:
+        self._enter("trust_recompute", full, mutating=True)
+        if job is not None:
+            job.progress(164, 328, "checking facts/office.leeds.opening-hours")
+        self.empty = False
+        self._md.bus.publish("trust.alert", target="facts/office.porto.site-lead v1→v2", alert="contradiction",
+                             message="contradiction #31 (version, 0.90): facts/office.porto.site-lead v1→v2")
+        self._md.bus.publish("trust.changed", scored=328, quarantined=2, restored=0, contradictions_new=3)
+        return {"full": full, "scored": 328, "changed_items": 328, "contradictions_new": 3, "contradictions_open": 3,
+                "quarantined": [{"id": 52, "collection": "facts", "key": "office.leeds.opening-hours"},
+                                {"id": 181, "collection": "meetings", "key": "2026-03-24-heron-review"}],
+                "restored": [], "method": "formula", "model": self.world["summary"]["model"], "duration_ms": 812.0}

@@ -26,6 +26,7 @@ from screens.backup import BackupScreen
 from screens.episodes import EpisodesScreen
 from screens.explorer import ExplorerScreen
 from screens.health import HealthScreen, default_system_stats
+from screens.trust import TrustScreen
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
 from tui.modals import ErrorModal, HelpModal
 
@@ -51,6 +52,8 @@ class MemdeckCommands(Provider):
         yield "Daily report", partial(app.run_screen_action, "episodes", "report"), "latency and satisfaction per day"
         yield "Summarise the last 7 days", partial(app.run_screen_action, "episodes", "summarize_period"), \
             "what was asked and answered"
+        yield "Go to Trust", partial(app.switch_mode, "trust"), "trust scores, contradictions, review queue"
+        yield "Recompute trust", partial(app.run_screen_action, "trust", "recompute"), "rescore every item now"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
@@ -70,7 +73,7 @@ class MemdeckCommands(Provider):
 
 
 class MemdeckApp(App[None]):
-    CSS_PATH = [STYLES / "app.tcss", STYLES / "ask.tcss"]
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "ask.tcss", STYLES / "trust.tcss"]
     TITLE = "memdeck"
     COMMANDS = App.COMMANDS | {MemdeckCommands}
     BINDINGS = [
@@ -80,6 +83,7 @@ class MemdeckApp(App[None]):
         Binding("4", "switch_mode('backup')", "Backup", id="mode.backup"),
         Binding("5", "switch_mode('ask')", "Ask", id="mode.ask"),
         Binding("6", "switch_mode('episodes')", "Episodes", id="mode.episodes"),
+        Binding("7", "switch_mode('trust')", "Trust", id="mode.trust"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
@@ -103,7 +107,8 @@ class MemdeckApp(App[None]):
         self.blink = blink  # snapshot tests turn cursor blinking off so frames are deterministic
         self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen(),
                                                      "audit": AuditScreen(), "backup": BackupScreen(),
-                                                     "ask": AskScreen(), "episodes": EpisodesScreen()}
+                                                     "ask": AskScreen(), "episodes": EpisodesScreen(),
+                                                     "trust": TrustScreen()}
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_mount(self) -> None:
@@ -141,6 +146,8 @@ class MemdeckApp(App[None]):
             core.start_heartbeat()
             if hasattr(core, "start_scheduler"):
                 core.start_scheduler()
+            if hasattr(core, "start_trust_worker"):
+                core.start_trust_worker()
             embedder = getattr(core, "_embedder", None)
             if embedder is not None and hasattr(embedder, "warm"):
                 core.workers.start("warm-embedder", lambda job: embedder.warm("query"))

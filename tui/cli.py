@@ -287,7 +287,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
             _emit(args, {"loaded": 0, "skipped": "data dir not empty"}, "demo: data dir already has memory")
             return
         result = md.load_demo(force=args.force)
-    _emit(args, result, f"loaded {result['loaded']} demo items into {md.layout.root}")
+        # Score it at once, so the planted conflicts are already found and quarantined by policy.
+        trust = md.trust_recompute(full=True)
+        result["trust"] = {k: trust[k] for k in ("scored", "contradictions_open")} | {
+            "quarantined": len(trust["quarantined"])}
+    _emit(args, result, f"loaded {result['loaded']} demo items into {md.layout.root}; trust: "
+                        f"{trust['contradictions_open']} open contradictions, {len(trust['quarantined'])} quarantined")
 
 
 def cmd_tui(args: argparse.Namespace) -> None:
@@ -390,11 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="load even if the data dir has items")
     p.add_argument("--if-empty", action="store_true", help="load only if empty; otherwise do nothing")
 
-    from tui import cli_ask, cli_audit, cli_backup
+    from tui import cli_ask, cli_audit, cli_backup, cli_trust
 
     cli_audit.register(sub, common)
     cli_backup.register(sub, common)
     cli_ask.register(sub, common)
+    cli_trust.register(sub, common)
     return parser
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import Static
 
 MODES: list[tuple[str, str, str]] = [("1", "health", "Health"), ("2", "explorer", "Explorer"), ("3", "audit", "Audit"),
-                                     ("4", "backup", "Backup"), ("5", "ask", "Ask"), ("6", "episodes", "Episodes")]
+                                     ("4", "backup", "Backup"), ("5", "ask", "Ask"), ("6", "episodes", "Episodes"),
+                                     ("7", "trust", "Trust")]
 HINT = "F1 help · : commands · q quit"
 
 
@@ -23,14 +24,16 @@ class ModeBar(Static):
         self._draw()
 
     def _draw(self) -> None:
-        """Modes first; the key hint only when it fits (F1 and the footer say the same on narrow terminals)."""
+        """Modes first; the name and the key hint only when they fit (F1 and the footer say the same)."""
         parts = []
         for key, mode, label in MODES:
             if mode == self.active:
                 parts.append(f"[reverse b] {key} {label} [/]")
             else:
                 parts.append(f" {key} {label} ")
-        plain = len("memdeck  ") + sum(len(f" {k} {label} ") + 1 for k, _, label in MODES)
+        modes = sum(len(f" {k} {label} ") + 1 for k, _, label in MODES)
         width = self.size.width or self.app.size.width
-        hint = f"   [dim]{HINT}[/]" if plain + 3 + len(HINT) <= width else ""
-        self.update("memdeck  " + " ".join(parts) + hint)
+        # The name goes before any mode does: on 80 columns all seven modes fit only without it.
+        name = "memdeck  " if len("memdeck  ") + modes <= width else ""
+        hint = f"   [dim]{HINT}[/]" if len(name) + modes + 3 + len(HINT) <= width else ""
+        self.update(name + " ".join(parts) + hint)
