@@ -408,8 +408,13 @@ class TrustFacade:
                 " ORDER BY coalesce(t.score, 0), i.id LIMIT 1000").fetchall()
             open_c = ts.contradictions(conn, "open", limit=1000)
             sides = self._sides(conn, open_c)
+            reviews = ts.latest_reviews(conn)
+            hashes = dict(conn.execute("SELECT id, content_hash FROM items WHERE status = 'quarantined'").fetchall())
         out: list[dict[str, Any]] = []
         for item_id, coll, key, score, reason, by_policy in rows:
+            done = reviews.get(item_id)
+            if done is not None and done.verdict == "rejected" and done.features.get("hash") == hashes.get(item_id):
+                continue  # an admin already kept this text out: nothing left to decide until it changes
             if reason and "#" in reason and "contradiction" in reason:
                 suggestion = "resolve the contradiction (keep the right side), or approve to restore"
             elif by_policy:

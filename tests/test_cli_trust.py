@@ -111,6 +111,7 @@ def test_review_verbs(cli: Cli) -> None:
     assert [q["key"] for q in again["quarantined"]] == ["policy.expenses.limit"]
     assert cli("trust", "show", "facts/policy.expenses.threshold", "--json").json()["status"] == "active"
     assert cli("trust", "review", "reject", "facts", "office.leeds.desks", "--json").json()["status"] == "quarantined"
+    assert "office.leeds.desks" not in {q["key"] for q in cli("trust", "queue", "--json").json()}, "decided"
     assert cli("trust", "review", "restore", "facts/office.leeds.desks", "--json").json()["status"] == "active"
     reviews = audit_events(cli, "trust.review")
     assert {e["details"]["verdict"] for e in reviews} == {"approved", "rejected", "restore"}
