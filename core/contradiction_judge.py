@@ -30,7 +30,7 @@ RETRIES = 2
 PROMPT = ("Two notes from the same company memory:\nA: {a}\nB: {b}\n"
           "Do A and B state different facts about the same thing, so both cannot be true? "
           "Answer yes or no, then give the reason in a few words.")
-_ANSWER = re.compile(r"^\W*(yes|no)\b[\s,.:;-]*(.*)", re.I | re.S)
+_ANSWER = re.compile(r"^\W*(yes|no)\b[\s,.:;*-]*(.*)", re.I | re.S)  # "**Yes** - ...": markdown too
 
 
 def pair_hash(a_hash: str, b_hash: str) -> str:
@@ -60,7 +60,8 @@ def ask_model(md: Memdeck, a: str, b: str) -> tuple[bool, str]:
             last = ValueError(f"the model answered neither yes nor no: {out.text[:60]!r}")
         except (MemdeckError, RuntimeError, OSError) as exc:
             last = exc
-        time.sleep(0.2 * 2 ** attempt)
+        if attempt < RETRIES:  # no wait after the last attempt: the pass moves on
+            time.sleep(0.2 * 2 ** attempt)
     assert last is not None
     raise last
 

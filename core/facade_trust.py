@@ -98,7 +98,7 @@ class TrustFacade:
         try:
             wake.set()  # a first pass soon after opening
             while not stop.is_set():
-                wake.wait(float(self.config.get("trust.interval_s")))
+                _wait_either(wake, stop, float(self.config.get("trust.interval_s")))
                 if stop.wait(2.0):  # let a burst of writes finish first
                     break
                 wake.clear()
@@ -460,6 +460,18 @@ class TrustFacade:
         policy = self.trust_policy()
         with self.db.write() as conn:
             return engine.retrain(self, conn, policy, _now())  # type: ignore[arg-type]
+
+
+def _wait_either(wake: threading.Event, stop: threading.Event, timeout: float, tick: float = 0.2) -> None:
+    """Return when ``wake`` or ``stop`` is set, or after ``timeout`` seconds. Two events cannot be waited
+    on together, so ``wake`` is waited on in short ticks: waiting on it alone for ``trust.interval_s``
+    (300 s by default) kept ``close()`` blocked until its join gave up."""
+    end = time.monotonic() + timeout
+    while not wake.is_set() and not stop.is_set():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        wake.wait(min(left, tick))
 
 
 def _alert(details: str) -> dict[str, Any]:

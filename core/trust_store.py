@@ -296,7 +296,14 @@ def contradiction(conn: sqlite3.Connection, cid: int) -> Contradiction | None:
 
 def insert_contradiction(conn: sqlite3.Connection, a: tuple[int, int, str], b: tuple[int, int, str], kind: str,
                          score: float, findings: list[dict[str, Any]], method: str, at: float) -> int | None:
-    """Record a pair unless the same two texts were recorded before (whatever became of it); the new id or None."""
+    """Record a pair unless the same two texts were recorded before (whatever became of it); the new id or None.
+
+    For a version conflict the order of the two texts is not fixed: resolving one with "keep A" writes the
+    older text back, and the next pass sees the same two texts the other way round."""
+    if a[0] == b[0] and conn.execute(
+            "SELECT 1 FROM contradictions WHERE a_id = ? AND b_id = ? AND a_hash = ? AND b_hash = ?",
+            (a[0], b[0], b[2], a[2])).fetchone():
+        return None
     cur = conn.execute(
         "INSERT OR IGNORE INTO contradictions (a_id, a_version, a_hash, b_id, b_version, b_hash, kind, score,"
         " findings, method, status, found_at) VALUES (?,?,?,?,?,?,?,?,?,?, 'open', ?)",
