@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from core import audit, store, trust
 from core import contradictions as checks
 from core import trust_store as ts
+from core.facade_ask import set_meta
 from core.rag import expand
 
 if TYPE_CHECKING:
@@ -80,11 +81,6 @@ class Candidate:
 def meta_get(conn: Any, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
-
-
-def meta_put(conn: Any, key: str, value: str) -> None:
-    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))
 
 
 def _iso_day(value: Any) -> float | None:
@@ -149,7 +145,7 @@ def retrain(md: Memdeck, conn: Any, policy: trust.TrustPolicy, at: float) -> dic
     info = {"model": model.to_dict() if model else None, "reviews": len(y), "approved": sum(y),
             "rejected": len(y) - sum(y), "cv_accuracy": None if model is None else round(model.cv_accuracy or 0, 4),
             "trained_at": at, "reason": reason}
-    meta_put(conn, META_MODEL, json.dumps(info))
+    set_meta(conn, META_MODEL, json.dumps(info))
     md.auditor.one(conn, "trust.retrain", "trust.model", {k: v for k, v in info.items() if k != "model"}
                    | {"method": "learned" if model else "formula",
                       "coefficients": model.coefficients() if model else None})
@@ -472,13 +468,13 @@ def run_pass(md: Memdeck, *, full: bool = False, manual: bool = False, job: Job 
     decide(scored, open_c, policy)
     with md.db.write() as conn:
         apply(md, conn, scored, at, result, manual)
-        meta_put(conn, META_SEQ, str(head))
+        set_meta(conn, META_SEQ, str(head))
         if full:
-            meta_put(conn, META_FULL, repr(at))
+            set_meta(conn, META_FULL, repr(at))
         result.method = "learned" if model is not None and model.fitted else "formula"
         result.model = result.model or model_info(info, model)
         result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
-        meta_put(conn, META_LAST, json.dumps({k: v for k, v in result.as_dict().items()
+        set_meta(conn, META_LAST, json.dumps({k: v for k, v in result.as_dict().items()
                                               if k not in ("quarantined", "restored")}))
     if result.quarantined or result.restored:
         md.sync_index()
