@@ -73,12 +73,14 @@ def schedule_status(md: Memdeck, now: float) -> dict[str, Any]:
             "due": slot is not None and (last is None or last < slot)}
 
 
-def notify(md: Memdeck, event: str, message: str, backup_id: str = "") -> None:
-    command = md.config.get("backup.notify_command")
+def notify(md: Memdeck, event: str, message: str, backup_id: str = "", *, setting: str = "backup.notify_command",
+           extra: dict[str, str] | None = None) -> None:
+    """Run the admin's notify command (``setting``) for ``event``; its own failure is audited, never raised."""
+    command = md.config.get(setting)
     if not command:
         return
     env = {**os.environ, "MEMDECK_EVENT": event, "MEMDECK_BACKUP_ID": backup_id, "MEMDECK_MESSAGE": message,
-           "MEMDECK_DATA_DIR": str(md.layout.root)}
+           "MEMDECK_DATA_DIR": str(md.layout.root), **(extra or {})}
     try:
         proc = subprocess.run(shlex.split(command), env=env, timeout=60, capture_output=True, text=True,
                               check=False)
@@ -86,9 +88,9 @@ def notify(md: Memdeck, event: str, message: str, backup_id: str = "") -> None:
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         ok, detail = False, str(exc)
     if not ok:
-        log.error("backup.notify_command failed: %s", detail)
-        md.record_event("backup.notify", command.split()[0] if command.split() else "", {"event": event,
-                        "error": detail}, outcome="failed")
+        log.error("%s failed: %s", setting, detail)
+        md.record_event(f"{setting.split('.')[0]}.notify", command.split()[0] if command.split() else "",
+                        {"event": event, "error": detail}, outcome="failed")
 
 
 def run_if_due(md: Memdeck, now: float, force: bool = False) -> dict[str, Any] | None:

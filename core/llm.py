@@ -206,7 +206,8 @@ class LlamaRuntime:
 
     Not thread-safe: ``ModelManager`` calls it under the model's lock."""
 
-    def __init__(self, info: ModelInfo, n_ctx: int, threads: int, *, seed: int = DEFAULT_SEED) -> None:
+    def __init__(self, info: ModelInfo, n_ctx: int, threads: int, *, seed: int = DEFAULT_SEED,
+                 logits_all: bool = False) -> None:
         try:
             import llama_cpp
         except ImportError as exc:  # pragma: no cover - a dependency of the project
@@ -219,7 +220,8 @@ class LlamaRuntime:
         self._adapter_handle: Any = None
         try:
             self._llm: Any = llama_cpp.Llama(model_path=str(info.path), n_ctx=n_ctx, n_threads=threads,
-                                             n_threads_batch=threads, seed=seed, verbose=False)
+                                             n_threads_batch=threads, seed=seed, verbose=False,
+                                             logits_all=logits_all)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelUnavailable(
                 f"llama.cpp cannot load model {info.name} from {info.path}: {exc}",
@@ -459,6 +461,12 @@ class ModelManager:
         with self._state:
             entry = self._loaded
         return None if entry is None else self._describe(entry)
+
+    def busy(self) -> bool:
+        """Is a generation (or adapter change) holding the loaded model right now? Training waits on it."""
+        with self._state:
+            entry = self._loaded
+        return entry is not None and entry.lock.locked()
 
     def _describe(self, entry: _Loaded) -> ModelInfo:
         return replace(entry.info, loaded=True, adapter=entry.runtime.adapter)

@@ -39,6 +39,7 @@ from core.errors import (
 )
 from core.events import EventBus
 from core.facade_ask import AskFacade
+from core.facade_train import TrainFacade
 from core.facade_trust import TrustFacade
 from core.paths import DataLayout, atomic_write_bytes, resolve_data_dir, resource_dir
 from core.privacy import PrivacyRules
@@ -109,7 +110,7 @@ class IngestReport:
         }
 
 
-class Memdeck(AskFacade, TrustFacade):
+class Memdeck(AskFacade, TrustFacade, TrainFacade):
     """Open with ``Memdeck.open(data_dir)``; use as a context manager so workers stop and the index is saved."""
 
     def __init__(self, layout: DataLayout, config: Config, db: Database,
@@ -224,7 +225,7 @@ class Memdeck(AskFacade, TrustFacade):
         self._closed = True
         self.workers.shutdown()
         self._close_llm()
-        for thread in (self._heartbeat_thread, self._scheduler_thread, self._trust_thread):
+        for thread in (self._heartbeat_thread, self._scheduler_thread, self._trust_thread, self._train_scheduler):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=5)
         try:

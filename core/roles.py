@@ -98,6 +98,10 @@ REQUIRED: dict[str, Role] = {
     "trust.review": Role.EDITOR,
     "contradiction.resolve": Role.EDITOR,
     "trust.retrain": Role.ADMIN,
+    "train.run": Role.EDITOR,
+    "train.validate": Role.EDITOR,
+    "train.canary": Role.EDITOR,
+    "train.rollback": Role.ADMIN,
     "memory.purge": Role.ADMIN,
     "sync.repair": Role.ADMIN,
     "index.rebuild": Role.ADMIN,
@@ -127,6 +131,8 @@ PURPOSE: dict[str, str] = {
     "backup.prune": "pruning backups", "backup.restore": "restoring a backup",
     "trust.recompute": "recomputing trust", "trust.review": "reviewing memory",
     "contradiction.resolve": "resolving contradictions", "trust.retrain": "retraining the trust model",
+    "train.run": "running a training run", "train.validate": "validating the model",
+    "train.canary": "running the canary suite", "train.rollback": "rolling back a trained adapter",
 }
 
 ROLE_KEYS = {Role.ADMIN: "roles.admin", Role.EDITOR: "roles.editor", Role.VIEWER: "roles.viewer"}

@@ -26,6 +26,7 @@ from screens.backup import BackupScreen
 from screens.episodes import EpisodesScreen
 from screens.explorer import ExplorerScreen
 from screens.health import HealthScreen, default_system_stats
+from screens.training import TrainingScreen
 from screens.trust import TrustScreen
 from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
 from tui.modals import ErrorModal, HelpModal
@@ -54,6 +55,9 @@ class MemdeckCommands(Provider):
             "what was asked and answered"
         yield "Go to Trust", partial(app.switch_mode, "trust"), "trust scores, contradictions, review queue"
         yield "Recompute trust", partial(app.run_screen_action, "trust", "recompute"), "rescore every item now"
+        yield "Go to Training", partial(app.switch_mode, "training"), "LoRA runs, canary gate, adapter, rollback"
+        yield "Train now", partial(app.run_screen_action, "training", "train_now"), "learn what changed in memory"
+        yield "Validate the model", partial(app.run_screen_action, "training", "validate"), "morning validation"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
@@ -73,7 +77,7 @@ class MemdeckCommands(Provider):
 
 
 class MemdeckApp(App[None]):
-    CSS_PATH = [STYLES / "app.tcss", STYLES / "ask.tcss", STYLES / "trust.tcss"]
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "ask.tcss", STYLES / "trust.tcss", STYLES / "training.tcss"]
     TITLE = "memdeck"
     COMMANDS = App.COMMANDS | {MemdeckCommands}
     BINDINGS = [
@@ -84,6 +88,7 @@ class MemdeckApp(App[None]):
         Binding("5", "switch_mode('ask')", "Ask", id="mode.ask"),
         Binding("6", "switch_mode('episodes')", "Episodes", id="mode.episodes"),
         Binding("7", "switch_mode('trust')", "Trust", id="mode.trust"),
+        Binding("8", "switch_mode('training')", "Training", id="mode.training"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("colon", "command_palette", "Commands", id="app.palette", show=False),
         Binding("t", "toggle_theme", "Theme", id="app.theme", show=False),
@@ -108,7 +113,8 @@ class MemdeckApp(App[None]):
         self.mode_screens: dict[str, Screen[Any]] = {"health": HealthScreen(), "explorer": ExplorerScreen(),
                                                      "audit": AuditScreen(), "backup": BackupScreen(),
                                                      "ask": AskScreen(), "episodes": EpisodesScreen(),
-                                                     "trust": TrustScreen()}
+                                                     "trust": TrustScreen(),
+                                                     "training": TrainingScreen()}
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_mount(self) -> None:
@@ -148,6 +154,8 @@ class MemdeckApp(App[None]):
                 core.start_scheduler()
             if hasattr(core, "start_trust_worker"):
                 core.start_trust_worker()
+            if hasattr(core, "start_train_scheduler"):
+                core.start_train_scheduler()
             embedder = getattr(core, "_embedder", None)
             if embedder is not None and hasattr(embedder, "warm"):
                 core.workers.start("warm-embedder", lambda job: embedder.warm("query"))

@@ -395,12 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="load even if the data dir has items")
     p.add_argument("--if-empty", action="store_true", help="load only if empty; otherwise do nothing")
 
-    from tui import cli_ask, cli_audit, cli_backup, cli_trust
+    from tui import cli_ask, cli_audit, cli_backup, cli_train, cli_trust
 
     cli_audit.register(sub, common)
     cli_backup.register(sub, common)
     cli_ask.register(sub, common)
     cli_trust.register(sub, common)
+    cli_train.register(sub, common)
     return parser
 
 
