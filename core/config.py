@@ -220,7 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("training.time", "22:00", "Local time of day of the nightly training run (HH:MM).", check=_hhmm),
     Setting("training.lr", 2e-4, "LoRA learning rate: too high ruins general ability (measured: 1e-3 for 120 "
             "steps raised control perplexity 15.7 -> 110).", 1e-7, 1.0),
-    Setting("training.rank", 8, "LoRA rank: the size of the adapter (8 adds ~0.5 M weights to the 135M model).", 1, 256),
+    Setting("training.rank", 8, "LoRA rank: the size of the adapter (8 adds ~0.5 M weights to the 135M "
+            "model).", 1, 256),
     Setting("training.alpha", 16, "LoRA alpha (the adapter's scale is alpha / rank).", 1, 1024),
     Setting("training.epochs", 1, "Passes over the buffer per run (incremental runs: 1).", 1, 20),
     Setting("training.max_steps", 200, "Most optimiser steps in one run.", 1, 100_000),

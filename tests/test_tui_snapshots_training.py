@@ -1,8 +1,11 @@
-"""How the Training screen looks: runs with the adapter panel at 120x36 and 80x24, and a run in progress.
-FakeTrainCore's fixtures, a frozen clock, no blinking cursor. Review changed snapshots by eye."""
+"""How the Training screen looks: the runs with the adapter panel at 120x36 and 80x24, a run in
+progress, and the rollback confirmation naming what comes back. FakeTrainCore's fixtures, a frozen
+clock, local time pinned to UTC (the screen shows local times), no blinking cursor. Review changed
+snapshots by eye (rsvg-convert x.svg -o x.png) before updating them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,18 @@ from tui_support import FROZEN_NOW, fixed_system_stats
 
 from core.memdeck import Memdeck
 from tui.app import MemdeckApp
+from tui.modals import ConfirmModal
 
 SIZES = [(80, 24), (120, 36)]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture
@@ -42,7 +55,7 @@ async def _ready(pilot: Any) -> None:
     await pilot.pause(0.2)
     await pilot.press("8")
     screen = pilot.app.screen
-    await _until(pilot, lambda: screen.query_one("#train-runs", DataTable).row_count == 4
+    await _until(pilot, lambda: screen.query_one("#train-runs", DataTable).row_count == 6
                  and screen.selected is not None)
     await pilot.pause(0.3)
 
@@ -59,6 +72,16 @@ def test_training_in_progress(snap_compare: Any, train_core: FakeTrainCore) -> N
             train_core.publish_progress(step, loss)
         screen = pilot.app.screen
         await _until(pilot, lambda: screen.active is not None and screen.active.get("step") == 6)
-        await pilot.pause(0.3)
+        await pilot.pause(0.5)
 
     assert snap_compare(app_for(train_core), terminal_size=(120, 36), run_before=running)
+
+
+def test_training_rollback_confirmation(snap_compare: Any, train_core: FakeTrainCore) -> None:
+    async def confirm(pilot: Any) -> None:
+        await _ready(pilot)
+        await pilot.press("r")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, ConfirmModal))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(train_core), terminal_size=(120, 36), run_before=confirm)

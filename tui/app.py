@@ -58,6 +58,10 @@ class MemdeckCommands(Provider):
         yield "Go to Training", partial(app.switch_mode, "training"), "LoRA runs, canary gate, adapter, rollback"
         yield "Train now", partial(app.run_screen_action, "training", "train_now"), "learn what changed in memory"
         yield "Validate the model", partial(app.run_screen_action, "training", "validate"), "morning validation"
+        yield "Roll back the training adapter", partial(app.run_screen_action, "training", "rollback"), \
+            "back to the adapter before the last promoted run (admin)"
+        yield "Cancel the training run", partial(app.run_screen_action, "training", "cancel_run"), \
+            "stop the run in progress at its next step"
         yield "Run drift check now", partial(app.run_screen_action, "health", "check"), "heartbeat --once"
         yield "Repair drift", partial(app.run_screen_action, "health", "repair"), "shows the plan first"
         yield "Rebuild vector index", partial(app.run_screen_action, "health", "rebuild"), "from SQLite"
