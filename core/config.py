@@ -234,6 +234,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("training.max_probes", 40, "Held-out probe questions (one per new item) whose NLL must drop.", 1, 10_000),
     Setting("training.replay_share", 0.25, "Older memory and general chat mixed in, as a share of the new "
             "samples, so the model keeps what it knew.", 0, 4),
+    Setting("training.grounded_share", 0.25, "New items also written as Ask prompts with notes (half answered "
+            "and cited, half declined), as a share of the new samples, so answering from notes is kept.", 0, 4),
     Setting("training.min_trust", 0.5, "Items below this trust score are not trained on.", 0, 1),
     Setting("training.unrated_episodes", False, "Also train on episodes nobody rated (otherwise only ones "
             "rated helpful)."),

@@ -49,7 +49,8 @@ def run_summary(row: dict[str, Any]) -> dict[str, Any]:
     finished = row.get("finished_at")
     return {"id": row["id"], "status": row["status"], "trigger": row["trigger"], "started_at": row["started_at"],
             "finished_at": finished, "duration_s": round(finished - row["started_at"], 1) if finished else None,
-            "samples": row["samples"], "replay": row["replay"], "probes": row["probes"], "steps": row["steps"],
+            "samples": row["samples"], "grounded": row.get("grounded", 0), "replay": row["replay"],
+            "probes": row["probes"], "steps": row["steps"],
             "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
             "canary_passed": after.get("canary_passed"), "canary_total": after.get("canary_total"),
             "probe_before": before.get("probe_nll"), "probe_after": after.get("probe_nll"),

@@ -71,7 +71,7 @@ class TrainSettings:
     max_steps: int = 200
     max_minutes: float = 30.0
     batch_size: int = 4
-    max_tokens: int = 128
+    max_tokens: int = 320  # a grounded sample (two notes, the question twice) is ~250 tokens
     threads: int = 2
     seed: int = 1234
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")

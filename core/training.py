@@ -125,6 +125,7 @@ def buffer_policy(md: Memdeck) -> samples_mod.BufferPolicy:
                                     max_samples=int(cfg.get("training.max_samples")),
                                     max_probes=int(cfg.get("training.max_probes")),
                                     replay_share=float(cfg.get("training.replay_share")),
+                                    grounded_share=float(cfg.get("training.grounded_share")),
                                     unrated_episodes=bool(cfg.get("training.unrated_episodes")))
 
 
@@ -308,6 +309,7 @@ def run(md: Memdeck, *, trigger: str, backends: Backends, overrides: dict[str, A
                                   base_model=model_name, previous_adapter=previous, previous_sha=previous_sha,
                                   now=started)
         tstore.update_run(conn, run_id, samples=len(buffer.train), replay=len(buffer.replay),
+                          grounded=len(buffer.grounded),
                           probes=len(buffer.probes))
         md.auditor.one(conn, "train.run", f"run {run_id}", {"status": "started", "trigger": trigger,
                                                            **buffer.summary(), "previous_adapter": previous})
@@ -365,7 +367,7 @@ def run(md: Memdeck, *, trigger: str, backends: Backends, overrides: dict[str, A
         ctx.say("gate passed: promoting", "promote")
         return _finish(md, ctx, "promoted", gate=gate, reasons=decision.reasons, promote=out, buffer=buffer)
     ctx.say("gate failed: " + "; ".join(decision.reasons), "rollback")
-    finished = _finish(md, ctx, "rolled_back", gate=gate, reasons=decision.reasons)
+    finished = _finish(md, ctx, "rolled_back", gate=gate, reasons=decision.reasons, buffer=buffer)
     _alert(md, run_id, f"training run {run_id} rolled back: " + "; ".join(decision.reasons))
     return finished
 
@@ -380,12 +382,13 @@ def _finish(md: Memdeck, ctx: RunContext, status: str, *, reasons: list[str], ga
             error: str | None = None, promote: Path | None = None,
             buffer: samples_mod.Buffer | None = None) -> dict[str, Any]:
     """Close the run in one transaction: status, gate, reasons; on promote also the adapter switch, the
-    marks and the archived buffer (written first, so a promoted run always has its buffer on disk)."""
+    marks. A run that trained (promoted or rolled back) archives its buffer first, so what it learned
+    from is always on disk to inspect; only a promoted run marks its items as trained."""
     from core.facade_ask import SELECTED_ADAPTER, set_meta
 
     run_id = ctx.progress.run_id
     archive: Path | None = None
-    if promote is not None and buffer is not None:
+    if buffer is not None:
         archive = md.layout.root / ADAPTERS / ARCHIVE / f"run-{run_id}-buffer.jsonl"
         buffer.write_archive(archive)
     with md.db.write() as conn:

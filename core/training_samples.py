@@ -9,6 +9,15 @@ What goes in: active items (quarantined ones are excluded by their status) whose
 ``min_trust`` and whose current version no promoted run has used yet, and episodes the user rated
 helpful that no promoted run has used. A rolled-back run's marks are removed, so its material comes
 back. Everything here is deterministic for a given database and seed.
+
+Grounded samples. Bare questions teach the model the new facts, but Ask puts notes in the prompt and
+the canary gate checks that the model still answers from them, cites them and declines what they do
+not say. Measured on the demo corpus (docs/benchmarks.md): runs on bare questions alone improved
+probe and control NLL and still failed the gate on one or two refusal or fact cases ("What is the
+warranty of the Picker 5?" answered from a trained Picker 3 fact). So a ``grounded_share`` of the new
+items is also written as Ask writes its prompt (``rag.build_messages``): half with the item among the
+notes and the answer citing it, half with notes about something else (a sibling key of the same
+subject when there is one) and the answer ``REFUSAL``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ ANSWER_CHARS = 420  # ~100 tokens for SmolLM2's tokenizer: stays inside TrainSet
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _DATE_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
+NOTE_CHARS = 260  # each note of a grounded sample: two notes plus the question stay near 200 tokens
+GROUNDED_ANSWER_CHARS = 200
+REFUSAL = "The notes do not say."
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class Buffer:
 
     train: list[ChatSample] = field(default_factory=list)
     replay: list[ChatSample] = field(default_factory=list)
+    grounded: list[ChatSample] = field(default_factory=list)
     probes: list[ChatSample] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -58,14 +71,15 @@ class Buffer:
 
     @property
     def samples(self) -> list[ChatSample]:
-        """Everything trained on: new samples then replay (the trainer shuffles)."""
-        return [*self.train, *self.replay]
+        """Everything trained on: new samples, grounded, then replay (the trainer shuffles)."""
+        return [*self.train, *self.grounded, *self.replay]
 
     def marks(self) -> list[tstore.Mark]:
         return [tstore.Mark(s.kind, s.ref_id, s.version) for s in self.sources]
 
     def summary(self) -> dict[str, Any]:
-        return {"samples": len(self.train), "replay": len(self.replay), "probes": len(self.probes),
+        return {"samples": len(self.train), "replay": len(self.replay), "grounded": len(self.grounded),
+                "probes": len(self.probes),
                 "items": sum(1 for s in self.sources if s.kind == "item"),
                 "episodes": sum(1 for s in self.sources if s.kind == "episode"),
                 "skipped": dict(self.skipped), "waiting": self.waiting}
@@ -75,7 +89,8 @@ class Buffer:
         from core.paths import atomic_write_bytes
 
         lines = []
-        for role, group in (("train", self.train), ("replay", self.replay), ("probe", self.probes)):
+        for role, group in (("train", self.train), ("grounded", self.grounded), ("replay", self.replay),
+                            ("probe", self.probes)):
             for s in group:
                 lines.append(json.dumps({"role": role, "source": s.source, "system": s.system,
                                          "question": s.question, "answer": s.answer}, ensure_ascii=False))
@@ -164,6 +179,71 @@ def load_general(path: Path) -> list[ChatSample]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- grounded
+@dataclass(frozen=True)
+class _Note:
+    """An active item as a grounded sample's note."""
+
+    id: int
+    collection: str
+    key: str
+    version: int
+    content: str
+
+    @property
+    def family(self) -> str:
+        """The key without its last part: ``product.picker-3`` for ``product.picker-3.price``."""
+        return self.key.rsplit(".", 1)[0] if self.key.count(".") >= 2 else self.key.split("#", 1)[0]
+
+
+def _memory(note: _Note, n: int) -> Any:
+    from core.rag import Memory
+
+    text = answer_text(note.content, NOTE_CHARS)
+    return Memory(n=n, id=note.id, collection=note.collection, key=note.key, version=note.version,
+                  content=text, score=1.0, via="vector")
+
+
+def _grounded(question: str, notes: list[_Note], answer: str) -> ChatSample:
+    from core.rag import build_messages
+
+    messages, _ = build_messages(question, [_memory(x, n) for n, x in enumerate(notes, 1)],
+                                 max_chars=NOTE_CHARS * len(notes) + 40)
+    return ChatSample(question=messages[1]["content"], answer=answer, system=messages[0]["content"],
+                      source="")
+
+
+def grounded_samples(items: Sequence[_Note], questions: dict[int, str], pool: Sequence[_Note], count: int,
+                     rng: random.Random) -> list[ChatSample]:
+    """``count`` Ask-shaped samples over ``items`` (alternately answered from a note that holds the item,
+    cited, and declined over notes that do not). The other notes come from ``pool``: for a refusal a
+    sibling of the same subject when there is one ("the price of Picker 3" over its weight and
+    warranty), else any item; for an answer, one distractor. Another note never carries the item's text."""
+    out: list[ChatSample] = []
+    if not items or count <= 0:
+        return out
+    by_family: dict[str, list[_Note]] = {}
+    for note in pool:
+        by_family.setdefault(note.family, []).append(note)
+    for i in range(count):
+        item = items[(i // 2) % len(items)]
+        first = answer_text(item.content, GROUNDED_ANSWER_CHARS)
+        others = [x for x in pool if x.id != item.id and first[:60] not in x.content]
+        if not others:
+            continue
+        question = questions.get(item.id) or questions_for(item.collection, item.key, {})[0]
+        label = f"grounded/{item.collection}/{item.key}@v{item.version}"
+        if i % 2 == 0:
+            notes = [item, rng.choice(others)]
+            rng.shuffle(notes)
+            sample = _grounded(question, notes, f"{first} [{notes.index(item) + 1}]")
+        else:
+            siblings = [x for x in by_family.get(item.family, []) if x in others]
+            sample = _grounded(question, [rng.choice(siblings or others)], REFUSAL)
+        out.append(ChatSample(sample.question, sample.answer, sample.system, label))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the buffer
 @dataclass(frozen=True)
 class BufferPolicy:
@@ -173,6 +253,7 @@ class BufferPolicy:
     max_samples: int = 300
     max_probes: int = 40
     replay_share: float = 0.25
+    grounded_share: float = 0.25
     unrated_episodes: bool = False
     seed: int = 1234
 
@@ -202,6 +283,7 @@ def collect(conn: sqlite3.Connection, policy: BufferPolicy, general: Sequence[Ch
     skipped = {"low_trust": 0, "already_trained": 0, "episodes_already_trained": 0}
     fresh: list[tuple[Source, list[ChatSample], ChatSample]] = []
     older: list[ChatSample] = []
+    notes: dict[int, _Note] = {}
     for item_id, coll, key, content, meta_json, version, score, scored_version in _item_rows(conn):
         try:
             meta = json.loads(meta_json) if meta_json else {}
@@ -214,6 +296,7 @@ def collect(conn: sqlite3.Connection, policy: BufferPolicy, general: Sequence[Ch
         if score is not None and scored_version == version and score < policy.min_trust:
             skipped["low_trust"] += 1
             continue
+        notes[int(item_id)] = _Note(int(item_id), coll, key, int(version), content)
         if (int(item_id), int(version)) in done_items:
             skipped["already_trained"] += 1
             older.append(asks[0])
@@ -228,7 +311,7 @@ def collect(conn: sqlite3.Connection, policy: BufferPolicy, general: Sequence[Ch
         if sample is not None:
             episodes.append((Source("episode", int(ep_id), 0, f"episode/{ep_id}"), sample))
 
-    budget = max(1, int(policy.max_samples / (1.0 + policy.replay_share)))
+    budget = max(1, int(policy.max_samples / (1.0 + policy.replay_share + policy.grounded_share)))
     for source, asks, probe in fresh:
         if len(buf.train) + len(asks) > budget:
             buf.waiting += 1
@@ -244,7 +327,12 @@ def collect(conn: sqlite3.Connection, policy: BufferPolicy, general: Sequence[Ch
         buf.train.append(sample)
         buf.sources.append(source)
 
-    want = min(round(len(buf.train) * policy.replay_share), policy.max_samples - len(buf.train))
+    taken = [notes[s.ref_id] for s in buf.sources if s.kind == "item"]
+    questions = {s.ref_id: asks[0].question for s, asks, _ in fresh}
+    count = min(round(len(buf.train) * policy.grounded_share), policy.max_samples - len(buf.train))
+    buf.grounded = grounded_samples(taken, questions, list(notes.values()), count, rng)
+    want = min(round(len(buf.train) * policy.replay_share),
+               policy.max_samples - len(buf.train) - len(buf.grounded))
     if buf.train and want > 0:
         from_memory = rng.sample(older, min(len(older), want // 2))
         pool = list(general)

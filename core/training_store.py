@@ -20,7 +20,7 @@ LOG_KEEP = 200  # lines of a run's log kept in its row: enough for the screen's 
 
 _COLUMNS = ("id", "status", "trigger", "started_at", "finished_at", "pid", "actor", "settings", "samples",
             "replay", "probes", "steps", "losses", "base_model", "previous_adapter", "previous_sha", "adapter",
-            "adapter_sha", "gate", "reasons", "error", "buffer_path", "log", "rolled_back_at")
+            "adapter_sha", "gate", "reasons", "error", "buffer_path", "log", "rolled_back_at", "grounded")
 _JSON: dict[str, Any] = {"settings": {}, "losses": [], "gate": {}, "reasons": [], "log": []}
 
 

@@ -140,8 +140,10 @@ def run_detail(r: dict[str, Any], accent: str = "cyan", log_lines: int | None = 
     took = f" · took {duration(r['duration_s'])}" if r.get("duration_s") is not None else ""
     t.append(f" · {r.get('trigger') or '-'} · started {when(r.get('started_at'))}{took} · by {r.get('actor') or '-'}\n")
     t.append("data  ", "bold")
-    t.append(f"{r.get('samples') or 0} samples + {r.get('replay') or 0} replay · {r.get('probes') or 0} probes held "
-             f"out · {r.get('steps') or 0} steps · loss {num(r.get('loss_first'))} → {num(r.get('loss_last'))}\n")
+    grounded = f" + {r['grounded']} grounded" if r.get("grounded") else ""
+    t.append(f"{r.get('samples') or 0} samples{grounded} + {r.get('replay') or 0} replay · "
+             f"{r.get('probes') or 0} probes held out · {r.get('steps') or 0} steps · "
+             f"loss {num(r.get('loss_first'))} → {num(r.get('loss_last'))}\n")
     if r.get("canary_total") or r.get("probe_before") is not None:
         t.append("gate  ", "bold")
         t.append("canary ")

@@ -523,7 +523,7 @@ def test_stats_json(stocked: Cli) -> None:
     assert idx["latest_seq"] == 5
     assert idx["watermark"] == 5
     assert s["database"]["path"] == str((stocked.data_dir / "memdeck.db").resolve())
-    assert s["database"]["schema_version"] == 6
+    assert s["database"]["schema_version"] == 7
     assert s["database"]["bytes"] > 0
     assert [c["collection"] for c in s["collections"]] == ["notes", "recipes"]
     human = stocked("stats")

@@ -135,7 +135,7 @@ def test_stats_report(md: Memdeck) -> None:
     assert s["vectors"] == 3 and s["drift_clean"] is True
     assert s["last_heartbeat"]["trigger"] == "manual"
     assert s["index"]["dim"] == 384 and s["index"]["latest_seq"] == 3
-    assert s["database"]["schema_version"] == 6 and s["database"]["bytes"] > 0
+    assert s["database"]["schema_version"] == 7 and s["database"]["bytes"] > 0
     assert s["embedding"]["fingerprint"] == "wordhash:384:test"
 
 

@@ -211,6 +211,9 @@ def test_destructive_run_is_rolled_back_and_alerts(deck: tuple[Memdeck, FakeBack
     assert md._meta(SELECTED_ADAPTER) == good["adapter"], "the previous adapter stays in use"
     assert alerts and alerts[0].payload["run_id"] == bad["id"]
     assert marker.read_text().startswith(f"train.alert {bad['id']} ")
+    # what it trained on is archived for inspection, though nothing was marked
+    archived = [json.loads(x) for x in Path(md.train_run(bad["id"])["buffer_path"]).read_text().splitlines()]
+    assert any("tomas-hale" in a["source"] for a in archived if a["role"] == "train")
     # its item was not marked, so the next good run takes it
     retry = md.train_run_now()
     assert retry["status"] == "promoted" and retry["samples"] == 3
@@ -346,6 +349,30 @@ def test_buffer_respects_max_samples(deck: tuple[Memdeck, FakeBackends]) -> None
     md.config_set("training.max_samples", "8")
     buf = training.collect_buffer(md)
     assert len(buf.samples) <= 8 and buf.waiting >= 1
+
+
+def test_grounded_samples_are_ask_prompts_that_cite_or_decline(deck: tuple[Memdeck, FakeBackends]) -> None:
+    md, _ = deck
+    md.put("facts", "product.picker-3.price", "A Picker 3 has a list price of £68,000 per robot.")
+    buf = training.collect_buffer(md)
+    assert buf.grounded and len(buf.samples) <= md.config.get("training.max_samples")
+    answered = [s for s in buf.grounded if s.answer != samples_mod.REFUSAL]
+    declined = [s for s in buf.grounded if s.answer == samples_mod.REFUSAL]
+    assert answered and declined
+    for s in buf.grounded:
+        assert s.source.startswith("grounded/") and s.question.startswith("Question: ") and "Notes:\n[1] " in s.question
+    for s in answered:  # the answer cites the note that holds it
+        cited = int(s.answer.rsplit("[", 1)[1].rstrip("]"))
+        note = next(line for line in s.question.splitlines() if line.startswith(f"[{cited}] "))
+        assert s.answer.rsplit(" [", 1)[0][:40] in note
+    for s in declined:  # declined over notes that do not hold the item: a sibling of the same subject first
+        coll, key = s.source.removeprefix("grounded/").rsplit("@v", 1)[0].split("/", 1)
+        content = md.get(coll, key)["content"]
+        assert content[:40] not in s.question
+    price = next(s for s in declined if "picker-3.price" in s.source)
+    assert "Picker 3 runs for ten hours" in price.question, "the sibling note about the same robot"
+    md.config_set("training.grounded_share", "0")
+    assert not training.collect_buffer(md).grounded
 
 
 def test_questions_follow_the_key_shape() -> None:

@@ -34,7 +34,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _run_text(r: dict[str, Any]) -> str:
     lines = [f"run {r['id']}: {r['status']} ({r['trigger']}) started {_iso(r['started_at'])}"
              + (f", {r['duration_s']:.0f} s" if r.get("duration_s") is not None else ""),
-             f"samples {r['samples']} + replay {r['replay']}, probes {r['probes']}, steps {r['steps']}, "
+             f"samples {r['samples']} + grounded {r.get('grounded') or 0} + replay {r['replay']}, "
+             f"probes {r['probes']}, steps {r['steps']}, "
              f"loss {_num(r['loss_first'])} -> {_num(r['loss_last'])}"]
     if r.get("canary_total"):
         lines.append(f"canary {r['canary_passed']}/{r['canary_total']}, probe NLL {_num(r['probe_before'])} -> "
