@@ -4,12 +4,14 @@
     python bench/bench_trust.py --scale 1     # demo corpus only
 
 Builds a throwaway data dir with the real MiniLM embedder, loads ``data/demo/items.jsonl`` and runs
-a full trust pass (neighbour and key-subject candidates, deterministic checks, scores, policy), then
-an incremental pass after one edit. Reports how many of the 12 planted conflicts (``conflict_group``)
+a full trust pass (candidates: vector neighbours, the items about the subjects a text names and the
+items that name its subject, entity expansion; deterministic checks, scores, policy), then an
+incremental pass after one edit. Reports how many of the 12 planted conflicts (``conflict_group``)
 were found and quarantined, how many other pairs were flagged and how many items policy quarantined
 that are in no planted pair (the corpus is meant to be consistent apart from the plants, so these
-are false alarms unless a human reading says otherwise). With ``--scale N`` the corpus is copied N
-times under new keys to time a larger pass. Writes ``bench/results/trust-<date>.json`` (gitignored).
+are false alarms unless a human reading says otherwise); the demo run lists those pairs and items
+with their evidence, to be read. With ``--scale N`` the corpus is copied N times under new keys to
+time a larger pass. Writes ``bench/results/trust-<date>.json`` (gitignored).
 """
 
 from __future__ import annotations
@@ -69,16 +71,21 @@ def run(scale: int) -> dict[str, Any]:
             full_s = time.perf_counter() - t1
             found = md.contradictions("open", limit=100_000)
             hit: set[str] = set()
-            other = 0
+            others: list[dict[str, Any]] = []
             for c in found:
                 pair = frozenset([(c["a"]["collection"], c["a"]["key"]), (c["b"]["collection"], c["b"]["key"])])
                 if pair in planted:
                     hit.add(planted[pair])
                 else:
-                    other += 1
-            quarantined = {(q["collection"], q["key"]) for q in full["quarantined"]}
-            planted_q = sum(1 for pair in planted if pair & quarantined)
-            innocent_q = sum(1 for ck in quarantined if ck not in in_plant)
+                    others.append({"a": f"{c['a']['collection']}/{c['a']['key']}",
+                                   "b": f"{c['b']['collection']}/{c['b']['key']}", "kind": c["kind"],
+                                   "score": c["score"], "evidence": c["evidence"]})
+            other = len(others)
+            quarantined = {(q["collection"], q["key"]): q.get("reason") for q in full["quarantined"]}
+            planted_q = sum(1 for pair in planted if pair & quarantined.keys())
+            innocent = [{"item": f"{ck[0]}/{ck[1]}", "reason": why} for ck, why in quarantined.items()
+                        if ck not in in_plant]
+            innocent_q = len(innocent)
             md.put("facts", "office.leeds.desks", "The Leeds office has 40 desks.", source="manual-entry")
             t2 = time.perf_counter()
             inc = md.trust_recompute()
@@ -90,7 +97,8 @@ def run(scale: int) -> dict[str, Any]:
             "open_contradictions": len(found), "planted_found": len(hit), "planted_total": len(planted),
             "planted_missed": sorted(set(planted.values()) - hit), "other_flagged": other,
             "quarantined": len(quarantined), "planted_pairs_quarantined": planted_q,
-            "innocent_quarantined": innocent_q, "load_before": load_before, "load_after": loadavg()}
+            "innocent_quarantined": innocent_q, "load_before": load_before, "load_after": loadavg(),
+            **({"other_pairs": others, "innocent_items": innocent} if scale == 1 else {})}
 
 
 def main() -> int:
@@ -110,6 +118,11 @@ def main() -> int:
               f" {r['planted_found']}/{r['planted_total']} (missed {', '.join(r['planted_missed']) or '-'}) |"
               f" {r['other_flagged']} | {r['quarantined']}"
               f" ({r['planted_pairs_quarantined']} / {r['innocent_quarantined']}) |")
+    demo = results["runs"][0]
+    for o in demo.get("other_pairs", []):
+        print(f"  other flagged: {o['a']} <-> {o['b']}  {o['kind']} {o['score']:.2f}  {o['evidence']}")
+    for q in demo.get("innocent_items", []):
+        print(f"  quarantined outside the plants: {q['item']}  ({q['reason']})")
     print(f"\nwritten to {out}")
     return 0
 

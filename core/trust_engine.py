@@ -2,7 +2,9 @@
 
 A pass has three steps so the writer lock is held only for writing:
 1. scan (read): each changed item's nearest neighbours in the vector index (within and across
-   collections) and its previous version go through the deterministic checks of
+   collections), the items about the subjects it names and the items that name its subject (key
+   subjects such as ``sparrow`` in ``project.sparrow.scope``), the current state of the people and
+   things it names, and its previous version go through the deterministic checks of
    ``core.contradictions`` (and optionally the model judge); agreeing close neighbours corroborate it.
 2. record (write): new contradictions are stored and alerted; open ones whose texts changed are
    closed as superseded.
@@ -20,6 +22,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -174,6 +177,7 @@ def scan(md: Memdeck, conn: Any, items: list[ts.ItemRow], job: Job | None = None
     corroborations: dict[int, int] = {}
     passed: list[tuple[ts.ItemRow, ts.ItemRow, float]] = []
     seen_pairs: set[tuple[int, int]] = set()
+    subjects = SubjectIndex(ts.scored_keys(conn))
     for n, item in enumerate(items):
         if job is not None:
             job.check_cancelled()
@@ -188,11 +192,17 @@ def scan(md: Memdeck, conn: Any, items: list[ts.ItemRow], job: Job | None = None
         vec = ts.vector_of(conn, item, fp)
         pairs = [] if vec is None else [
             (label, sim) for label, sim in md.index.query(vec, k + 1) if label != item.id and sim >= min_sim]
-        # The current state of what the item names (``project.heron.owner`` for a meeting about Heron):
-        # a long minute and a one-line fact about the same thing are rarely close as whole texts.
+        # What the item names and what names it (``project.sparrow.scope`` for a meeting that names
+        # Sparrow, and the other way round): a long minute and a one-line fact about the same thing are
+        # rarely close as whole texts. Both directions, so a pair is found whichever side changed.
         near = {label for label, _ in pairs}
         named = [e["id"] for e in expand(conn, [item.content], {item.id, *near}, k)]
-        named += [i for i in mentioning(conn, item, k) if i not in near and i not in named]
+        known = {item.id, *near, *named}
+        own = set(subjects.items.get(key_subject(item.key) or "", []))
+        for i in [*subjects.named_in(item.content), *mentioning(conn, item, MENTION_LIMIT, own)]:
+            if i not in known:
+                known.add(i)
+                named.append(i)
         pairs += [(label, 0.0) for label in named]
         others = ts.items_by_id(conn, [label for label, _ in pairs])
         count = 0
@@ -234,16 +244,73 @@ def key_subject(key: str) -> str | None:
     return " ".join(words) if words and len("".join(words)) >= 3 else None
 
 
-def mentioning(conn: Any, item: ts.ItemRow, limit: int) -> list[int]:
-    """Active items whose text names the item's subject (full-text phrase match), best match first."""
+_NAME_TOKEN = re.compile(r"[^\W_]+")
+_JOIN = re.compile(r"[\s-]+")
+
+
+def _fold(token: str) -> str:
+    """'João' -> 'joao': how names look inside keys."""
+    return unicodedata.normalize("NFKD", token).encode("ascii", "ignore").decode().lower()
+
+
+def named_subjects(text: str, known: set[str] | dict[str, Any], longest: int) -> list[str]:
+    """The known key subjects ``text`` names, in order of first mention. A subject counts when it is
+    written as a name: some word of it capitalised or a model number ("Sparrow", "Picker 3",
+    "Owen Fletcher"), so the common noun "lidar" or "security" does not pull in every item about it.
+    A single capitalised word that only starts a sentence does not count either."""
+    toks = list(_NAME_TOKEN.finditer(text))
+    low = [_fold(t.group()) for t in toks]
+    out: list[str] = []
+    for i in range(len(toks)):
+        for n in range(min(longest, len(toks) - i), 0, -1):
+            phrase = " ".join(low[i:i + n])
+            if phrase not in known or phrase in out:
+                continue
+            if any(not _JOIN.fullmatch(text[toks[j].end():toks[j + 1].start()]) for j in range(i, i + n - 1)):
+                continue  # "Picker. 3" is not "Picker 3"
+            words = [t.group() for t in toks[i:i + n]]
+            if any(any(c.isdigit() for c in w) for w in words) or any(w[:1].isupper() for w in words[1:]) or (
+                    words[0][:1].isupper() and not re.search(r"(?:^|[.!?:]\s*)$", text[:toks[i].start()])):
+                out.append(phrase)
+                break
+    return out
+
+
+class SubjectIndex:
+    """Key subjects of the scored items (``sparrow`` -> the ``project.sparrow.*`` items), to find the
+    items about what a text names."""
+
+    def __init__(self, keys: list[tuple[int, str]]) -> None:
+        self.items: dict[str, list[int]] = {}
+        for item_id, key in keys:
+            subject = key_subject(key)
+            if subject is not None:
+                self.items.setdefault(subject, []).append(item_id)
+        self.longest = max((len(s.split()) for s in self.items), default=0)
+
+    def named_in(self, text: str) -> list[int]:
+        return [i for s in named_subjects(text, self.items, self.longest) for i in self.items[s]]
+
+
+MENTION_LIMIT = 32  # items naming one subject, best full-text match first (a full pass also goes the other way)
+
+
+def mentioning(conn: Any, item: ts.ItemRow, limit: int, own: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """Scored items (active or quarantined, like the other candidates) whose text names the item's
+    key subject as a name, best full-text match first, at most ``limit``. The match is on the content,
+    not the key, and ``own`` (the subject's own items,
+    ``project.sparrow.*`` for ``project.sparrow.scope``: short texts that rank first) is left out, so
+    they do not crowd out the long note that names the subject once. The own items are reached the
+    other way: the item's text names its subject."""
     subject = key_subject(item.key)
     if subject is None:
         return []
     rows = conn.execute(
-        "SELECT i.id FROM items_fts JOIN items i ON i.id = items_fts.rowid WHERE items_fts MATCH ?"
-        " AND i.status = 'active' AND i.id != ? ORDER BY bm25(items_fts) LIMIT ?",
-        (f'"{subject}"', item.id, limit)).fetchall()
-    return [int(r[0]) for r in rows]
+        "SELECT i.id, i.content FROM items_fts JOIN items i ON i.id = items_fts.rowid WHERE items_fts MATCH ?"
+        " AND i.status IN ('active', 'quarantined') AND i.id != ? ORDER BY bm25(items_fts) LIMIT ?",
+        (f'content : "{subject}"', item.id, limit + len(own))).fetchall()
+    longest = len(subject.split())
+    return [int(r[0]) for r in rows if int(r[0]) not in own and named_subjects(r[1], {subject}, longest)][:limit]
 
 
 # --------------------------------------------------------------------------- 2. record

@@ -59,6 +59,12 @@ def scored_items(conn: sqlite3.Connection) -> list[ItemRow]:
         f"SELECT {_ITEM_COLS} FROM items WHERE status IN ('active', 'quarantined') ORDER BY id")]
 
 
+def scored_keys(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(id, key) of every scored item: what the pass needs to know which subjects exist."""
+    return [(int(r[0]), str(r[1])) for r in conn.execute(
+        "SELECT id, key FROM items WHERE status IN ('active', 'quarantined') ORDER BY id")]
+
+
 def items_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, ItemRow]:
     out: dict[int, ItemRow] = {}
     chunk: list[int] = []

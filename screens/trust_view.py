@@ -25,6 +25,7 @@ SPAN_STYLE = "bold black on yellow"   # the values a finding quotes (a_span / b_
 MIN_DIFF_RATIO = 0.2             # below this the texts are unrelated prose: a word diff is only noise
 MIN_SPAN = 0.1                   # the narrowest range a sparkline stretches over
 _WORD = re.compile(r"\S+")
+_DASH = "[-\u2013\u2014]"
 
 
 def when(ts: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -122,8 +123,11 @@ def _span_range(content: str, span: Any) -> tuple[int, int] | None:
         return (start, end) if 0 <= start < end <= len(content) else None
     if not isinstance(span, str) or not span.strip():
         return None
-    pattern = r"\s+".join(re.escape(w) for w in span.split())
-    found = re.search(pattern, content, re.IGNORECASE)
+    # the checks normalise dashes ("07:00\u201319:00" is quoted as "07:00-19:00") and may space them
+    words = [_DASH if w in "-\u2013\u2014" else re.escape(w) for w in re.split(r"\s+|(?<=\S)(?=[-\u2013\u2014])|"
+                                                                          r"(?<=[-\u2013\u2014])(?=\S)", span.strip())
+             if w]
+    found = re.search(r"\s*".join(words), content, re.IGNORECASE)
     return (found.start(), found.end()) if found else None
 
 
@@ -149,12 +153,36 @@ def diff_ranges(a: str, b: str) -> tuple[list[tuple[int, int]], list[tuple[int, 
 
 
 def highlighted(content: str, diffs: list[tuple[int, int]], spans: list[tuple[int, int]]) -> Text:
+    """The text with the word differences and, over them, the conflicting values. A value is one run in
+    one style (the word diff is not layered inside it), and no styled run starts or ends with a space:
+    a value cut into "07:00", " to ", "19:00" by the diff underneath showed as "07:00to  19:00"."""
     text = Text(content or "(empty)")
     for start, end in diffs:
-        text.stylize(DIFF_STYLE, start, end)
-    for start, end in spans:  # after the diff, so the conflicting value stands out on top of it
-        text.stylize(SPAN_STYLE, start, end)
+        for s, e in _outside(start, end, spans):
+            s, e = _trimmed(content, s, e)
+            if s < e:
+                text.stylize(DIFF_STYLE, s, e)
+    for start, end in spans:
+        start, end = _trimmed(content, start, end)
+        if start < end:
+            text.stylize(SPAN_STYLE, start, end)
     return text
+
+
+def _outside(start: int, end: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``start``..``end`` that no span covers."""
+    parts = [(start, end)]
+    for s, e in spans:
+        parts = [p for a, b in parts for p in ((a, min(b, s)), (max(a, e), b)) if p[0] < p[1]]
+    return parts
+
+
+def _trimmed(content: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and content[start].isspace():
+        start += 1
+    while end > start and content[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def side_by_side(c: dict[str, Any]) -> RenderableType:

@@ -240,6 +240,68 @@ def test_key_subject_candidates_find_a_conflict_the_vectors_miss(md: Memdeck) ->
     assert {c["a"]["key"], c["b"]["key"]} == {WINNER[1], "2026-03-board"} and c["kind"] == "number"
 
 
+SPARROW_SIBLINGS = [("owner", "Hannah Reyes leads the Sparrow pilot delivery."),
+                    ("status", "Sparrow is on track for its go-live."),
+                    ("team", "The Sparrow team is Hannah Reyes, Liam Doherty and Ben Ashworth."),
+                    ("go-live", "Sparrow goes live at the Wakefield site in May."),
+                    ("budget", "Sparrow has its own budget line for the pilot."),
+                    ("risks", "The main Sparrow risk is the chilled area survey.")]
+SPARROW_MEETING = ("Attendees: Chloe Abbott, Owen Fletcher and Hannah Reyes. Sales pipeline review. The customer asked"
+                   " to widen the Wakefield trial so it covers the chilled area, and the pilot is now planned at {n}"
+                   " robots. The Coimbra wholesaler booked a demo for 2026-04-22. Action items: Hannah Reyes to update"
+                   " the Sparrow plan by 2026-03-27.")
+
+
+def test_a_note_naming_a_codename_once_reaches_that_project_whichever_side_changes(md: Memdeck) -> None:
+    """The demo's cg-11 shape: the project's own items name "Sparrow" too (and match the key in full-text
+    search), so they must not crowd the meeting out; and a changed meeting reaches the project's items
+    through the subjects it names, a changed project entry reaches the meeting through mentioning()."""
+    md.config_set("contradictions.min_similarity", "0.95")  # vectors find nothing here
+    for field, text in SPARROW_SIBLINGS:
+        md.put("projects", f"project.sparrow.{field}", text, source="jira-export")
+    md.put("projects", "project.sparrow.scope", "The Sparrow pilot at Wakefield uses 12 robots for eight weeks.",
+           source="jira-export")
+    meeting = md.put("meetings", "2026-03-17-sales-pipeline", SPARROW_MEETING.format(n=18), source="meeting-notes")
+    md.trust_recompute(full=True)
+    c = only_open(md)
+    assert {c["a"]["key"], c["b"]["key"]} == {"project.sparrow.scope", "2026-03-17-sales-pipeline"}
+    with md.db.read() as conn:
+        scope = ts.items_by_id(conn, [c["a"]["id"] if c["a"]["key"].startswith("project") else c["b"]["id"]])
+        (item,) = scope.values()
+        own = set(engine.SubjectIndex(ts.scored_keys(conn)).items["sparrow"])
+        assert len(own) == len(SPARROW_SIBLINGS) + 1
+        assert engine.mentioning(conn, item, 1, own) == [meeting.item_id]  # the project's own items do not crowd it out
+    # the meeting changes (an incremental pass scans only it): the subjects it names reach the project
+    md.put("meetings", "2026-03-17-sales-pipeline", SPARROW_MEETING.format(n=20), source="meeting-notes")
+    out = md.trust_recompute()
+    assert out["full"] is False and out["superseded"] == 1
+    assert cross_pairs(md) == [("project.sparrow.scope", "2026-03-17-sales-pipeline", "robot '12' vs '20'")]
+    # the project entry changes: mentioning() finds the meeting that names its subject
+    md.put("projects", "project.sparrow.scope", "The Sparrow pilot at Wakefield uses 14 robots for eight weeks.",
+           source="jira-export")
+    out = md.trust_recompute()
+    assert out["full"] is False and out["superseded"] >= 1
+    assert cross_pairs(md) == [("project.sparrow.scope", "2026-03-17-sales-pipeline", "robot '14' vs '20'")]
+
+
+def cross_pairs(md: Memdeck) -> list[tuple[str, str, str]]:
+    """Open contradictions between two items (not version conflicts): keys and evidence."""
+    return [(c["a"]["key"], c["b"]["key"], c["evidence"]) for c in md.contradictions("open")
+            if c["a"]["id"] != c["b"]["id"]]
+
+
+def test_named_subjects_are_names_not_common_words() -> None:
+    known = {"sparrow", "picker 3", "lidar", "security", "owen fletcher"}
+    text = ("Security keys are mandatory. Owen Fletcher will update the Sparrow plan; the lidar on each"
+            " Picker 3 is checked. Sparrow. 3 is a number.")
+    assert engine.named_subjects(text, known, 2) == ["owen fletcher", "sparrow", "picker 3"]
+    assert engine.named_subjects("Sparrow goes live in May.", known, 2) == []  # a capital that only starts a sentence
+    assert engine.named_subjects("The Picker. 3 robots", known, 2) == []
+    index = engine.SubjectIndex([(1, "project.sparrow.scope"), (2, "project.sparrow.owner"), (3, "company.name"),
+                                 (4, "people.owen-fletcher.role")])
+    assert index.longest == 2 and index.named_in("Ask Owen Fletcher about the Sparrow pilot.") == [4, 1, 2]
+
+
 # ============================================================================= 3. version conflicts
 def test_a_new_version_changing_a_number_is_a_version_conflict_not_quarantined(md: Memdeck) -> None:
     """12 -> 18 spaces on one key: a = b = the item, kind version, weighted by version_weight, no quarantine."""

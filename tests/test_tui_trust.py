@@ -33,8 +33,10 @@ from screens.trust_dialogs import MergeModal, TrustDetailModal
 from screens.trust_view import (
     DIFF_STYLE,
     SPAN_STYLE,
+    _span_range,
     contradiction_detail,
     diff_ranges,
+    highlighted,
     histogram,
     side_by_side,
     sparkline,
@@ -136,6 +138,19 @@ def test_side_by_side_highlights_spans_and_word_differences() -> None:
     assert "the office manager." in styled(a_cell, DIFF_STYLE)
     assert "Amy Greenwood." in styled(b_cell, DIFF_STYLE)
     assert not any("Leeds office" in s for s in styled(a_cell, DIFF_STYLE))  # shared words stay plain
+    # the value is one run: the word diff is not layered inside it, and no styled run starts or ends
+    # with a space (a value cut into "07:00" / " to " / "19:00" showed as "07:00to  19:00")
+    for cell in (a_cell, b_cell):
+        runs = [cell.plain[s.start:s.end] for s in cell.spans]
+        assert all(r == r.strip() for r in runs), runs
+        assert not any(r in {"07:00", "19:00", "08:00", "18:00"} for r in styled(cell, DIFF_STYLE))
+
+
+def test_value_spans_are_found_however_the_dash_and_spaces_are_written() -> None:
+    text = "Open 07:00\u201319:00 on weekdays, and from 08:00 to  18:00 at weekends."
+    a = highlighted(text, [], [r for r in (_span_range(text, "07:00-19:00"), _span_range(text, "08:00 to 18:00")) if r])
+    assert [a.plain[s.start:s.end] for s in a.spans] == ["07:00\u201319:00", "08:00 to  18:00"]
+    assert _span_range(text, "09:00 to 17:00") is None and _span_range(text, [5, 16]) == (5, 16)
 
 
 # ---------------------------------------------------------------------- the dashboard
