@@ -316,7 +316,8 @@ def run(md: Memdeck, *, trigger: str, backends: Backends, overrides: dict[str, A
     ctx = RunContext(md, run_id, job, idle, now)
     if ctx_hook is not None:
         ctx_hook(ctx)
-    ctx.say(f"buffer: {len(buffer.train)} samples, {len(buffer.replay)} replay, {len(buffer.probes)} probes "
+    ctx.say(f"buffer: {len(buffer.train)} samples, {len(buffer.grounded)} grounded, {len(buffer.replay)} replay, "
+            f"{len(buffer.probes)} probes "
             f"({buffer.skipped.get('low_trust', 0)} low-trust items skipped, {buffer.waiting} waiting)", "buffer")
     if not buffer.train:
         return _finish(md, ctx, "empty", reasons=["nothing new to learn: every trusted item and good episode "

@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
+from textual.timer import Timer
 
 from core.errors import MemdeckError
 from core.events import Event
@@ -32,6 +33,9 @@ from tui.bridge import CoreEvent, CoreFailed, CoreReady, run_in_thread
 from tui.modals import ErrorModal, HelpModal
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
+# Alert events and the screen that shows them once it is open; until then the app toasts them.
+ALERT_SCREENS = {"trust.alert": ("trust", "Trust alert"), "train.alert": ("training", "Training alert")}
+ALERT_GROUP_S = 0.5  # alerts within this window are one toast
 
 
 class MemdeckCommands(Provider):
@@ -120,6 +124,8 @@ class MemdeckApp(App[None]):
                                                      "trust": TrustScreen(),
                                                      "training": TrainingScreen()}
         self._unsubscribe: Callable[[], None] | None = None
+        self._pending_alerts: dict[str, list[str]] = {}
+        self._alert_timer: Timer | None = None
 
     def on_mount(self) -> None:
         for name, screen in self.mode_screens.items():
@@ -202,9 +208,29 @@ class MemdeckApp(App[None]):
             self.notify(f"backup failed: {event.payload.get('error')}", severity="error", timeout=30)
         elif event.kind == "backup.scheduled":
             self.notify(str(event.payload.get("message")), timeout=10)
+        elif event.kind in ALERT_SCREENS:
+            mode, title = ALERT_SCREENS[event.kind]
+            screen = self.mode_screens.get(mode)
+            if screen is None or not screen.is_mounted:  # once mounted, the screen toasts (and groups) its own
+                self._queue_alert(title, str(event.payload.get("message") or event.kind))
         for screen in self.mode_screens.values():
             if screen.is_mounted:
                 screen.post_message(CoreEvent(event))
+
+    def _queue_alert(self, title: str, message: str) -> None:
+        """Alerts from a screen not opened yet still reach the user, wherever they are. A trust pass can
+        raise many at once: they are grouped into one toast per kind ("…and 4 more")."""
+        self._pending_alerts.setdefault(title, []).append(message)
+        if self._alert_timer is None:
+            self._alert_timer = self.set_timer(ALERT_GROUP_S, self._flush_alerts)
+
+    def _flush_alerts(self) -> None:
+        self._alert_timer = None
+        pending, self._pending_alerts = self._pending_alerts, {}
+        for title, messages in pending.items():
+            more = f"\n…and {len(messages) - 1} more" if len(messages) > 1 else ""
+            first = messages[0] if len(messages[0]) <= 160 else messages[0][:159] + "…"
+            self.notify(first + more, title=title, severity="warning", timeout=10)
 
     # ------------------------------------------------------------------ helpers for screens
     def show_error(self, exc: BaseException, title: str = "Something went wrong") -> None:
