@@ -1152,8 +1152,17 @@ class Memdeck(AskFacade, TrustFacade, TrainFacade):
                            lambda approval: self._purge(collection, key, reason, approval))
 
     def _purge(self, collection: str, key: str, reason: str, approval: int | None) -> dict[str, Any]:
+        from core import training_scrub
+
+        with self.db.read() as conn:
+            row = conn.execute("SELECT id FROM items WHERE collection = ? AND key = ?", (collection, key)).fetchone()
+            texts = training_scrub.item_texts(conn, int(row[0])) if row else []
+            runs = training_scrub.runs_trained_on(conn, int(row[0])) if row else []
+        # The archives first: a crash before the purge leaves them short, never holding erased text.
+        lines = training_scrub.scrub_archives(self.layout.root, collection, key, texts)
+        extra = {"training_lines_scrubbed": lines, "trained_in_runs": runs}
         with self.db.write() as conn:
-            result = store.write_purge(conn, collection, key, self.auditor, reason, approval)
+            result = store.write_purge(conn, collection, key, self.auditor, reason, approval, extra)
         self.sync_index()
         self.bus.publish("memory.changed", puts=0, deletes=1)
         return result

@@ -302,7 +302,8 @@ def write_status(conn: sqlite3.Connection, collection: str, key: str, status: st
 
 
 def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: audit.Auditor,
-                reason: str = "", approval: int | None = None) -> dict[str, Any]:
+                reason: str = "", approval: int | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Erase an item and every version of it for good (e.g. an erasure request).
 
     A change record (op ``purge``) tells the indexer to drop its vector; the item id is never reused.
@@ -338,9 +339,10 @@ def write_purge(conn: sqlite3.Connection, collection: str, key: str, auditor: au
                                "contradictions_removed": contradictions}
     if approval is not None:
         details["approval"] = approval
+    details.update(extra or {})
     auditor.append(conn, [audit.AuditRecord("memory.purge", f"{collection}/{key}", details)])
     return {"collection": collection, "key": key, "id": item_id, "versions_erased": versions, "seq": seq + 1,
-            "episodes_scrubbed": scrubbed}
+            "episodes_scrubbed": scrubbed, **(extra or {})}
 
 
 def version_as_of(conn: sqlite3.Connection, collection: str, key: str, ts: float) -> dict[str, Any] | None:

@@ -638,7 +638,7 @@ def test_purge_erases_everything_and_never_reuses_the_id(data_dir: Path) -> None
         before = head(md)
         out = md.purge("notes", "c", "erasure request 42")
         assert out == {"collection": "notes", "key": "c", "id": top, "versions_erased": 2, "seq": out["seq"],
-                       "episodes_scrubbed": 0}
+                       "episodes_scrubbed": 0, "training_lines_scrubbed": 0, "trained_in_runs": []}
         (ev,) = events_after(md, before)
         assert ev["details"]["id"] == top and ev["details"]["versions"] == 2
         assert "zebra" not in json.dumps(ev), "the audit event never keeps the content"

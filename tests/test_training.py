@@ -25,6 +25,7 @@ from helpers import WordHashEmbedder, fake_loader
 from core import training
 from core import training_samples as samples_mod
 from core import training_store as tstore
+from core.audit_query import AuditFilter
 from core.errors import InvalidInput, PermissionDenied
 from core.events import Event
 from core.facade_ask import SELECTED_ADAPTER
@@ -467,3 +468,24 @@ def test_cli_list_show_status_json(deck: tuple[Memdeck, FakeBackends]) -> None:
     assert run("train", "show", str(out["id"]))["status"] == "promoted"
     assert run("train", "status")["adapter"]["run_id"] == out["id"]
     assert run("train", "run")["ran"] is False
+
+
+def test_purge_scrubs_training_archives_and_names_the_runs(deck: tuple[Memdeck, FakeBackends]) -> None:
+    md, _ = deck
+    md.config_set("training.grounded_share", "2")  # many grounded samples: other items show hers as a note
+    run = md.train_run_now()
+    assert run["status"] == "promoted"
+    archive = Path(md.train_run(run["id"])["buffer_path"])
+    text = "Maya Okafor is the Chief Executive Officer"
+    before = [json.loads(x) for x in archive.read_text().splitlines()]
+    assert any("maya-okafor" in a["source"] for a in before)
+    assert any(text in a["question"] for a in before if "maya-okafor" not in a["source"]), \
+        "another item's grounded sample shows it as a note"
+    out = md.purge("facts", "people.maya-okafor.role", "erasure request")
+    after = [json.loads(x) for x in archive.read_text().splitlines()]
+    assert not any("maya-okafor" in a["source"] or text in a["question"] or text in a["answer"] for a in after)
+    assert out["training_lines_scrubbed"] == len(before) - len(after) > 0
+    assert out["trained_in_runs"] == [run["id"]]
+    event = md.audit_log(AuditFilter(action="memory.purge"), limit=1)[0]
+    assert event["details"]["training_lines_scrubbed"] == out["training_lines_scrubbed"]
+    assert any(a["role"] == "train" for a in after), "the other items' lines stay"

@@ -181,7 +181,14 @@ def cmd_purge(args: argparse.Namespace) -> int:
                            hint="pass --yes to confirm (a plain `memdeck delete` keeps history)")
     with _open(args, startup_check=False) as md:
         out = md.purge(args.collection, args.key, args.reason)
-    _emit(args, out, f"purged {out['collection']}/{out['key']} ({out['versions_erased']} version(s) erased)")
+    text = f"purged {out['collection']}/{out['key']} ({out['versions_erased']} version(s) erased)"
+    if out.get("training_lines_scrubbed"):
+        text += f"; {out['training_lines_scrubbed']} line(s) removed from training archives"
+    if out.get("trained_in_runs"):
+        runs = ", ".join(str(r) for r in out["trained_in_runs"])
+        text += (f"\nnote: adapters of training run(s) {runs} learned from it; `memdeck train rollback` "
+                 "past them to stop using what they learned")
+    _emit(args, out, text)
     return 0
 
 
