@@ -233,6 +233,14 @@ class TrainingScreen(Screen[None]):
         if any(k.value == "steps" for k in table.columns):
             table.update_cell(key, "steps", str(int(live.get("step") or 0)))
         table.update_cell(key, "loss", loss_span(losses[0] if losses else None, losses[-1] if losses else None))
+        sel = self.selected
+        if sel is not None and str(sel.get("id")) == key and sel.get("status") == "running":
+            # the details of the running run follow too, or they would say "0 steps" until it ends
+            log = live.get("log") or []
+            merged = {**sel, "steps": int(live.get("step") or 0), "losses": list(losses),
+                      "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+                      "log": log if len(log) > len(sel.get("log") or []) else sel.get("log")}
+            self.query_one("#train-detail-body", Static).update(run_detail(merged, self._accent(), DETAIL_LOG))
 
     def _finished(self, payload: dict[str, Any]) -> None:
         run_id, status = payload.get("run_id"), str(payload.get("status"))

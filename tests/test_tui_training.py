@@ -159,6 +159,10 @@ async def test_progress_events_drive_the_live_view(md: Memdeck) -> None:
         assert screen.selected is not None and screen.selected["id"] == 6  # the cursor stayed on its run
         core.publish_progress(4, 2.0)  # the running row follows the events between reloads
         await wait_for(pilot, lambda: [str(c) for c in table.get_row_at(0)][6:8] == ["4", "2.90→2.00"])
+        await pilot.press("up")  # the running run's details follow the events as well
+        await wait_for(pilot, lambda: screen.selected is not None and screen.selected["id"] == LIVE_ID)
+        core.publish_progress(5, 1.9)
+        await wait_for(pilot, lambda: "5 steps · loss 2.900 → 1.900" in text_of(app, "#train-detail-body"))
         # a gate failure: train.finished, then train.alert with the same run; one toast, the alert's text
         core.finish_run("rolled_back", ["control NLL rose +50%"],
                         alert=f"training run {LIVE_ID} rolled back: control NLL rose")
