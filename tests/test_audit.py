@@ -1278,8 +1278,8 @@ def test_cli_export_to_a_missing_folder_exits_5(root_dir: Path, tmp_path: Path,
     assert run.code == 5 and "nothing was exported" in run.err
 
 
-# faulthandler on SIGUSR1: if the follower ever hangs on exit again (seen twice, only in full fresh-clone
-# runs on a loaded machine, never alone), the test dumps its threads instead of only timing out.
+# faulthandler on SIGUSR1: if the follower does not exit, the test dumps its threads instead of only
+# timing out (that is how the inherited ignored SIGINT below was found).
 _FOLLOW = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1); "
            "sys.path.insert(0, 'tests'); import helpers, core.memdeck; "
            "core.memdeck.Embedder = lambda *a, **k: helpers.WordHashEmbedder(); "
@@ -1291,7 +1291,11 @@ def test_cli_audit_log_follow_prints_events_from_another_process(root_dir: Path)
     proc = subprocess.Popen(
         [sys.executable, "-u", "-c", _FOLLOW, "audit", "log", "--follow", "--json", "--interval", "0.2",
          "--action", "memory.put", "--data-dir", str(root_dir)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # Ctrl-C as a terminal delivers it. A suite started in the background (`make test &`, nohup,
+        # some CI runners) has SIGINT ignored, the child inherits that, and Python then installs no
+        # KeyboardInterrupt handler: the follower kept sleeping (the thread dump below showed it).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
