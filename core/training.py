@@ -508,18 +508,24 @@ def load_challenges(path: Path) -> list[Challenge]:
     return out
 
 
+def ask_challenges(challenges: list[Challenge], chat: Callable[[list[dict[str, str]]], str]) -> list[dict[str, Any]]:
+    """Each challenge asked without notes; the failures (id, question, answer). A challenge passes when the
+    answer contains one of its expected strings."""
+    failures = []
+    for ch in challenges:
+        messages = [{"role": "system", "content": samples_mod.SYSTEM}, {"role": "user", "content": ch.question}]
+        answer = chat(messages)
+        if not any(e.lower() in answer.lower() for e in ch.expect_any):
+            failures.append({"id": ch.id, "question": ch.question, "answer": answer[:200]})
+    return failures
+
+
 def validate(md: Memdeck, chat: Callable[[list[dict[str, str]]], str], now: float,
              run_id: int | None) -> dict[str, Any]:
     """Ask the challenge set without notes (what the model has learned) and record the rate for today."""
     challenges = load_challenges(data_file(md, "challenge.jsonl"))
-    failures, passed = [], 0
-    for ch in challenges:
-        messages = [{"role": "system", "content": samples_mod.SYSTEM}, {"role": "user", "content": ch.question}]
-        answer = chat(messages)
-        if any(e.lower() in answer.lower() for e in ch.expect_any):
-            passed += 1
-        else:
-            failures.append({"id": ch.id, "question": ch.question, "answer": answer[:200]})
+    failures = ask_challenges(challenges, chat)
+    passed = len(challenges) - len(failures)
     model, adapter = md.llm_identity()
     day = datetime.fromtimestamp(now).strftime("%Y-%m-%d")
     details = {"failures": failures[:50]}

@@ -481,8 +481,12 @@ def test_purge_scrubs_training_archives_and_names_the_runs(deck: tuple[Memdeck, 
     assert any("maya-okafor" in a["source"] for a in before)
     assert any(text in a["question"] for a in before if "maya-okafor" not in a["source"]), \
         "another item's grounded sample shows it as a note"
+    with archive.open("a", encoding="utf-8") as fh:
+        fh.write("{not json, hand-edited\n")  # a line it cannot read is kept, not judged, and breaks nothing
     out = md.purge("facts", "people.maya-okafor.role", "erasure request")
-    after = [json.loads(x) for x in archive.read_text().splitlines()]
+    raw = archive.read_text().splitlines()
+    assert raw[-1] == "{not json, hand-edited"
+    after = [json.loads(x) for x in raw[:-1]]
     assert not any("maya-okafor" in a["source"] or text in a["question"] or text in a["answer"] for a in after)
     assert out["training_lines_scrubbed"] == len(before) - len(after) > 0
     assert out["trained_in_runs"] == [run["id"]]

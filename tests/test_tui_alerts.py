@@ -6,14 +6,12 @@ starts on Health, and an admin may never open Trust), the app shell does it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import WordHashEmbedder
-from tui_support import fixed_system_stats
+from tui_support import fixed_system_stats, wait_for
 
 from core.memdeck import Memdeck
 from screens.trust import TrustScreen
@@ -26,14 +24,6 @@ def core(tmp_path: Path) -> Iterator[Memdeck]:
     md.put("facts", "k1", "a fact about docking stations")
     yield md
     md.close()
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
 
 
 def toasts(app: MemdeckApp, title: str) -> list[str]:

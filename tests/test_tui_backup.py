@@ -4,7 +4,6 @@ reopens the data dir, prune preview, and roles."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 from helpers import WordHashEmbedder
 from textual.widgets import Button, Checkbox, DataTable, Input, Static
-from tui_support import fixed_system_stats
+from tui_support import fixed_system_stats, wait_for
 
 from core.audit_query import AuditFilter
 from core.errors import StorageError
@@ -42,14 +41,6 @@ def core(data_dir: Path) -> Iterator[Memdeck]:
 
 def make_app(core: Any, **kw: Any) -> MemdeckApp:
     return MemdeckApp(core=core, system_stats=fixed_system_stats, start_background=False, **kw)
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
 
 
 def rows(app: MemdeckApp) -> DataTable[str]:

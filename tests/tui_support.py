@@ -408,3 +408,12 @@ class FrozenTrustCore(FrozenCore):
                 "quarantined": [{"id": 52, "collection": "facts", "key": "office.leeds.opening-hours"},
                                 {"id": 181, "collection": "meetings", "key": "2026-03-24-heron-review"}],
                 "restored": [], "method": "formula", "model": self.world["summary"]["model"], "duration_ms": 812.0}
+
+
+async def wait_for(pilot: Any, predicate: Any, timeout: float = 8.0) -> None:
+    """Let the app run until ``predicate()`` holds (workers and messages are asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
